@@ -1,0 +1,5 @@
+// Every tool module the agent knows, in pmdabcc's cluster order. Each module file exports one
+// ModuleSpec (or several, for fsdist). Helpers append their import and entry here.
+import type { ModuleSpec } from '../pmda/module';
+
+export const MODULES: ModuleSpec[] = [];

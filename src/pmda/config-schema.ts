@@ -1,0 +1,139 @@
+// Typed keys for ebpf.conf sections. A module declares its keys with these builders; the
+// runtime parses its section and turns any problem into a ConfigError naming section and key.
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(
+    readonly section: string,
+    readonly key: string,
+    readonly reason: string,
+  ) {
+    super(`[${section}] ${key}: ${reason}`);
+  }
+}
+
+export interface ConfigKey<T> {
+  default: T;
+  /** Parse the raw text; throw an Error whose message says what is wrong (section/key are added). */
+  parse(raw: string): T;
+  doc: string;
+}
+
+export type ConfigSchema = Record<string, ConfigKey<unknown>>;
+export type ConfigValues = Record<string, unknown>;
+
+const TRUE = new Set(['true', 'yes', 'on', '1']);
+const FALSE = new Set(['false', 'no', 'off', '0']);
+
+export const cfg = {
+  bool(def: boolean, doc: string): ConfigKey<boolean> {
+    return {
+      default: def,
+      doc,
+      parse(raw) {
+        const v = raw.trim().toLowerCase();
+        if (TRUE.has(v)) return true;
+        if (FALSE.has(v)) return false;
+        throw new Error(`expected true or false, got "${raw}"`);
+      },
+    };
+  },
+  int(def: number, range: { min?: number; max?: number }, doc: string): ConfigKey<number> {
+    return {
+      default: def,
+      doc,
+      parse(raw) {
+        const v = raw.trim();
+        if (!/^-?\d+$/.test(v)) throw new Error(`expected an integer, got "${raw}"`);
+        const n = Number(v);
+        if (range.min !== undefined && n < range.min) throw new Error(`${n} is below the minimum ${range.min}`);
+        if (range.max !== undefined && n > range.max) throw new Error(`${n} is above the maximum ${range.max}`);
+        return n;
+      },
+    };
+  },
+  string(def: string, doc: string): ConfigKey<string> {
+    return { default: def, doc, parse: (raw) => raw.trim() };
+  },
+  enumOf<T extends string>(def: T, allowed: readonly T[], doc: string): ConfigKey<T> {
+    return {
+      default: def,
+      doc,
+      parse(raw) {
+        const v = raw.trim() as T;
+        if (!allowed.includes(v)) throw new Error(`expected one of ${allowed.join(', ')}, got "${raw}"`);
+        return v;
+      },
+    };
+  },
+  /** Comma-separated list of strings (empty → []). */
+  list(def: string[], doc: string): ConfigKey<string[]> {
+    return {
+      default: def,
+      doc,
+      parse: (raw) =>
+        raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0),
+    };
+  },
+  /** Comma-separated list of integers in a range (ports, PIDs). */
+  intList(def: number[], range: { min: number; max: number }, doc: string): ConfigKey<number[]> {
+    return {
+      default: def,
+      doc,
+      parse(raw) {
+        return raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s.length > 0)
+          .map((s) => {
+            if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a whole number`);
+            const n = Number(s);
+            if (n < range.min || n > range.max) throw new Error(`${n} is outside ${range.min}..${range.max}`);
+            return n;
+          });
+      },
+    };
+  },
+  /** A single regular expression (empty → null). */
+  regex(doc: string): ConfigKey<RegExp | null> {
+    return {
+      default: null,
+      doc,
+      parse(raw) {
+        const v = raw.trim();
+        if (v === '') return null;
+        try {
+          return new RegExp(v);
+        } catch (e) {
+          throw new Error(`not a valid regular expression: ${(e as Error).message}`);
+        }
+      },
+    };
+  },
+};
+
+/** Parse one section's raw key/values against a schema (plus `enabled`). Unknown keys are errors. */
+export function parseSection(
+  section: string,
+  schema: ConfigSchema,
+  raw: Record<string, string>,
+): ConfigValues {
+  const out: ConfigValues = {};
+  for (const [key, spec] of Object.entries(schema)) out[key] = spec.default;
+  for (const [key, text] of Object.entries(raw)) {
+    const spec = schema[key];
+    if (!spec) {
+      const known = Object.keys(schema).sort().join(', ');
+      throw new ConfigError(section, key, `unknown key (known keys: ${known || 'none'})`);
+    }
+    try {
+      out[key] = spec.parse(text);
+    } catch (e) {
+      throw new ConfigError(section, key, (e as Error).message);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,59 @@
+// Builds the ModuleContext a module instance sees. Used by the agent runtime and by tests that
+// drive one module against the real kernel without pmcd.
+import * as path from 'node:path';
+import type { Logger } from 'pino';
+import { indom as makeIndom } from '../pcp/types';
+import { parseSection, type ConfigValues } from './config-schema';
+import { InstanceDomain } from './indom';
+import type { ModuleContext, ModulePaths, ModuleSpec } from './module';
+
+/** Per-module state the runtime exports under bcc.pmda.* */
+export class ModuleState {
+  state: 'disabled' | 'starting' | 'running' | 'failed' | 'stopped' = 'disabled';
+  error = '';
+  variant = '';
+  lost = 0n;
+  readonly indoms = new Map<number, InstanceDomain>();
+}
+
+export interface ContextOptions {
+  domain: number;
+  log: Logger;
+  paths: ModulePaths;
+  /** Raw key/values of the module's ebpf.conf section, `enabled` already removed. */
+  raw?: Record<string, string>;
+  /** Parsed values; when given, `raw` is ignored. */
+  config?: ConfigValues;
+  /** Persist instance ids under paths.stateDir (default true). */
+  persist?: boolean;
+}
+
+export function makeModuleContext(spec: ModuleSpec, opts: ContextOptions, state = new ModuleState()): ModuleContext {
+  const config = opts.config ?? parseSection(spec.name, spec.config, opts.raw ?? {});
+  const log = opts.log.child({ module: spec.name });
+  for (const d of spec.indoms) {
+    const id = makeIndom(opts.domain, d.serial);
+    const file = opts.persist === false ? null : path.join(opts.paths.stateDir, `indom-${opts.domain}.${d.serial}.json`);
+    state.indoms.set(d.serial, new InstanceDomain(id, file));
+  }
+  return {
+    domain: opts.domain,
+    log,
+    config,
+    paths: opts.paths,
+    status: {
+      setVariant(v: string) {
+        if (state.variant !== v) log.info({ variant: v }, 'attach variant');
+        state.variant = v;
+      },
+      addLost(n: number | bigint) {
+        state.lost += BigInt(n);
+      },
+    },
+    indom(serial: number): InstanceDomain {
+      const d = state.indoms.get(serial);
+      if (!d) throw new Error(`module ${spec.name} has no indom with serial ${serial}`);
+      return d;
+    },
+  };
+}
