@@ -1,0 +1,127 @@
+// bcc.pmda.*: the agent's own health, in a cluster pmdabcc never used (100). Users and the
+// dashboard read here which modules run, which failed and why, which attach variant is live,
+// and how many events were lost.
+import { PM_IN_NULL, PM_SEM, PM_TYPE } from '../pcp/types';
+import type { ModuleState } from '../pmda/module-context';
+import { UNITS, type ModuleSpec } from '../pmda/module';
+
+export const SELF_CLUSTER = 100;
+export const SELF_INDOM = 100;
+
+export interface SelfInfo {
+  version: string;
+  /** Module states in registry order, keyed by module name. */
+  states: ReadonlyMap<string, ModuleState>;
+  /** Configuration problems (section and key named); the agent kept serving the rest. */
+  configErrors: readonly string[];
+}
+
+export function selfModule(info: SelfInfo): ModuleSpec {
+  return {
+    name: 'pmda',
+    cluster: SELF_CLUSTER,
+    defaultEnabled: true,
+    config: {},
+    indoms: [
+      {
+        serial: SELF_INDOM,
+        oneline: 'tool modules of the eBPF agent',
+        help: 'One instance per tool module known to the agent (runqlat, biolatency, execsnoop, ...), enabled or not.\n',
+      },
+    ],
+    metrics: [
+      {
+        name: 'bcc.pmda.version',
+        item: 0,
+        type: PM_TYPE.STRING,
+        sem: PM_SEM.DISCRETE,
+        units: UNITS.none,
+        indom: null,
+        oneline: 'version of the eBPF agent (pmda-ebpf)',
+        help: 'Version of pmda-ebpf, the agent that serves the bcc.* metrics from precompiled CO-RE eBPF programs.\n',
+      },
+      {
+        name: 'bcc.pmda.module.state',
+        item: 1,
+        type: PM_TYPE.STRING,
+        sem: PM_SEM.INSTANT,
+        units: UNITS.none,
+        indom: SELF_INDOM,
+        oneline: 'state of each tool module: running, starting, disabled, failed or stopped',
+        help:
+          'running: attached and serving; starting: loading its eBPF programs; disabled: turned off in ebpf.conf;\n' +
+          'failed: could not start (see bcc.pmda.module.error); the other modules keep serving.\n',
+      },
+      {
+        name: 'bcc.pmda.module.error',
+        item: 2,
+        type: PM_TYPE.STRING,
+        sem: PM_SEM.INSTANT,
+        units: UNITS.none,
+        indom: SELF_INDOM,
+        oneline: 'why a module failed (empty when it did not)',
+        help: 'The error that stopped a module from starting: a missing kernel feature, a configuration error naming section and key, or a load/attach error with its errno.\n',
+      },
+      {
+        name: 'bcc.pmda.module.variant',
+        item: 3,
+        type: PM_TYPE.STRING,
+        sem: PM_SEM.INSTANT,
+        units: UNITS.none,
+        indom: SELF_INDOM,
+        oneline: 'attach variant in use by each module',
+        help: 'Which of the module\'s attach variants is live on this kernel, e.g. tp_btf, raw_tp, tracepoint, or syscall tracepoints with a filesystem filter.\n',
+      },
+      {
+        name: 'bcc.pmda.module.lost',
+        item: 4,
+        type: PM_TYPE.U64,
+        sem: PM_SEM.COUNTER,
+        units: UNITS.count,
+        indom: SELF_INDOM,
+        oneline: 'events each module lost',
+        help: 'Events a module could not deliver since the agent started: kernel ring buffer full, or a bounded queue overflowed.\n',
+      },
+      {
+        name: 'bcc.pmda.config.errors',
+        item: 5,
+        type: PM_TYPE.STRING,
+        sem: PM_SEM.INSTANT,
+        units: UNITS.none,
+        indom: null,
+        oneline: 'problems found in ebpf.conf (empty when none)',
+        help: 'Every configuration error the agent found at start-up, each naming its [section] and key, separated by "; ".\nA module whose section has an error is not started (see bcc.pmda.module.state); the others run.\n',
+      },
+    ],
+    create(ctx) {
+      const modules = ctx.indom(SELF_INDOM);
+      const ids = new Map<string, number>();
+      for (const name of info.states.keys()) ids.set(name, modules.ensure(name));
+      modules.save();
+      const each = <T>(pick: (s: ModuleState) => T) =>
+        [...info.states].map(([name, s]) => ({ inst: ids.get(name)!, value: pick(s) }));
+      return {
+        async start() {},
+        async stop() {},
+        fetch(item) {
+          switch (item) {
+            case 0:
+              return [{ inst: PM_IN_NULL, value: info.version }];
+            case 1:
+              return each((s) => s.state);
+            case 2:
+              return each((s) => s.error);
+            case 3:
+              return each((s) => s.variant);
+            case 4:
+              return each((s) => s.lost);
+            case 5:
+              return [{ inst: PM_IN_NULL, value: info.configErrors.join('; ') }];
+            default:
+              return [];
+          }
+        },
+      };
+    },
+  };
+}

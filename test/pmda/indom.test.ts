@@ -1,0 +1,56 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { InstanceDomain } from '../../src/pmda/indom';
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'indom-'));
+
+describe('InstanceDomain', () => {
+  it('keeps ids across restarts and never gives an id to another name', () => {
+    const file = path.join(tmp(), 'i.json');
+    const a = new InstanceDomain(1, file);
+    expect(a.ensure('one')).toBe(0);
+    expect(a.ensure('two')).toBe(1);
+    a.deactivate(0);
+    a.save();
+    const b = new InstanceDomain(1, file);
+    expect(b.ensure('three')).toBe(2);
+    expect(b.ensure('two')).toBe(1);
+    expect(b.ensure('one')).toBe(0);
+    expect(b.instances().map((i) => i.name)).toEqual(['one', 'two', 'three']);
+  });
+
+  it('lists only active instances and resolves names as libpcp_pmda does', () => {
+    const d = new InstanceDomain(1, null);
+    d.ensure('one one');
+    d.ensure('two');
+    expect(d.lookup('one')).toBe(0);
+    expect(d.lookup('one one')).toBe(0);
+    expect(d.lookup('one two')).toBeUndefined();
+    d.deactivate(1);
+    expect(d.lookup('two')).toBeUndefined();
+    expect(d.nameOf(1)).toBeUndefined();
+    expect(d.instances()).toEqual([{ id: 0, name: 'one one' }]);
+  });
+
+  it('fixed-position indoms refuse a name that moved', () => {
+    const file = path.join(tmp(), 'h.json');
+    const a = new InstanceDomain(1, file);
+    a.define(0, '0-1', { lower_bound: 0, upper_bound: 1 });
+    a.define(1, '2-3');
+    a.save();
+    const b = new InstanceDomain(1, file);
+    b.define(1, '2-3');
+    expect(() => b.define(1, '4-7')).toThrow(/id 1 is "2-3"/);
+    expect(b.labelsOf(1)).toBeUndefined();
+    expect(b.ensure('new')).toBe(2);
+  });
+
+  it('survives a corrupt state file', () => {
+    const file = path.join(tmp(), 'bad.json');
+    fs.writeFileSync(file, '{not json');
+    const d = new InstanceDomain(1, file);
+    expect(d.ensure('x')).toBe(0);
+  });
+});
