@@ -52,17 +52,13 @@ struct {
 		(__g && (*__g & 1)) ? (void *)&topn_counts1 : (void *)&topn_counts0; \
 	})
 
-/* The value for key in map, created from `zero` if absent; NULL when the map is full. Two
- * CPUs may race to create the same key: BPF_NOEXIST lets exactly one insert win, the other
- * sees -EEXIST and uses the winner's element. */
-static __always_inline void *topn_value(void *map, const void *key, const void *zero)
+/* Insert `init` under key unless present, and return the map's value for key; NULL when the
+ * map is full (counted in topn_dropped). Two CPUs may race to create the same key: BPF_NOEXIST
+ * lets exactly one insert win, the other sees -EEXIST and uses the winner's element. */
+static __always_inline void *topn_insert(void *map, const void *key, const void *init)
 {
-	void *v = bpf_map_lookup_elem(map, key);
-	long err;
+	long err = bpf_map_update_elem(map, key, init, BPF_NOEXIST);
 
-	if (v)
-		return v;
-	err = bpf_map_update_elem(map, key, zero, BPF_NOEXIST);
 	if (err && err != -EEXIST) {
 		__u32 z = 0;
 		__u64 *d = bpf_map_lookup_elem(&topn_dropped, &z);
@@ -72,6 +68,14 @@ static __always_inline void *topn_value(void *map, const void *key, const void *
 		return NULL;
 	}
 	return bpf_map_lookup_elem(map, key);
+}
+
+/* The value for key in map, created from `zero` if absent; NULL when the map is full. */
+static __always_inline void *topn_value(void *map, const void *key, const void *zero)
+{
+	void *v = bpf_map_lookup_elem(map, key);
+
+	return v ? v : topn_insert(map, key, zero);
 }
 
 #endif
