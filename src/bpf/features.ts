@@ -1,0 +1,143 @@
+// Probes of what this kernel can attach, for choosing among a hook's variants before load.
+// Results are cached; none of these probes changes the system (the fentry probe loads a
+// two-instruction program and closes it at once). ensureTracefs() is the one exception and is
+// separate on purpose.
+import * as fs from 'node:fs';
+import type { Logger } from 'pino';
+import { BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BTF_KIND, C, L, lastErrno, type NativePtr } from './libbpf';
+import { errnoName } from './errors';
+
+const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
+const KIND = { typedef: BTF_KIND.TYPEDEF, func: BTF_KIND.FUNC, struct: BTF_KIND.STRUCT } as const;
+
+let vmlinux: NativePtr | undefined;
+const btfCache = new Map<string, boolean>();
+const fentryCache = new Map<string, boolean>();
+const ksymCache = new Map<string, boolean>();
+
+function vmlinuxBtf(): NativePtr {
+  if (vmlinux === undefined) vmlinux = L.btf__load_vmlinux_btf();
+  return vmlinux;
+}
+
+/** The tracefs directory that has events/, or null when tracefs is not mounted. Not cached:
+ *  it may get mounted while we run. */
+export function tracefsRoot(): string | null {
+  for (const r of TRACEFS_ROOTS) if (fs.existsSync(`${r}/events`)) return r;
+  return null;
+}
+
+/**
+ * Mount tracefs at /sys/kernel/tracing when nothing is mounted there. Classic tracepoints are
+ * found through tracefs (libbpf reads events/<cat>/<name>/id); systemd mounts it on most
+ * hosts, minimal VMs and containers often do not. Returns the root, or null with a logged reason.
+ */
+export function ensureTracefs(log?: Logger): string | null {
+  const have = tracefsRoot();
+  if (have) return have;
+  const target = TRACEFS_ROOTS[0];
+  if (!fs.existsSync(target)) {
+    log?.warn({ target }, 'tracefs mount point missing; classic tracepoints unavailable');
+    return null;
+  }
+  const rc = C.mount('tracefs', target, 'tracefs', 0, null);
+  if (rc !== 0) {
+    log?.warn({ target, errno: errnoName(lastErrno()) }, 'cannot mount tracefs; classic tracepoints unavailable');
+    return null;
+  }
+  log?.info({ target }, 'mounted tracefs for classic tracepoints');
+  return tracefsRoot();
+}
+
+/** Two instructions: r0 = 0; exit. */
+const RETURN_ZERO = Buffer.from([0xb7, 0, 0, 0, 0, 0, 0, 0, 0x95, 0, 0, 0, 0, 0, 0, 0]);
+const PROG_LOAD_OPTS_SIZE = 104; // sizeof(struct bpf_prog_load_opts) in libbpf 1.x
+
+function probeFentry(func: string): boolean {
+  const id = L.btf__find_by_name_kind(vmlinuxBtf(), func, BTF_KIND.FUNC);
+  if (id < 0) return false;
+  const opts = Buffer.alloc(PROG_LOAD_OPTS_SIZE);
+  opts.writeBigUInt64LE(BigInt(PROG_LOAD_OPTS_SIZE), 0);
+  opts.writeUInt32LE(BPF_TRACE_FENTRY, 12); // expected_attach_type
+  opts.writeUInt32LE(id, 32); // attach_btf_id
+  const fd = L.bpf_prog_load(BPF_PROG_TYPE_TRACING, 'pmda_fentry_t', 'GPL', RETURN_ZERO, 2, opts);
+  if (fd < 0) return false;
+  C.close(fd);
+  return true;
+}
+
+export const kernelFeatures = {
+  /** A type in the running kernel's BTF, e.g. hasBtfType('btf_trace_sched_switch', 'typedef')
+   *  (a tp_btf/raw_tp target exists) or hasBtfType('ext4_file_open', 'func'). */
+  hasBtfType(name: string, kind: 'typedef' | 'func' | 'struct'): boolean {
+    const key = `${kind}:${name}`;
+    let v = btfCache.get(key);
+    if (v === undefined) {
+      const btf = vmlinuxBtf();
+      v = btf !== null && L.btf__find_by_name_kind(btf, name, KIND[kind]) >= 0;
+      btfCache.set(key, v);
+    }
+    return v;
+  },
+
+  /** vmlinux BTF exists at all (tp_btf and CO-RE need it). */
+  hasVmlinuxBtf(): boolean {
+    return vmlinuxBtf() !== null;
+  },
+
+  /** A classic tracepoint category/event is present in tracefs (false if tracefs is unmounted). */
+  hasTracepoint(category: string, event: string): boolean {
+    const root = tracefsRoot();
+    return root !== null && fs.existsSync(`${root}/events/${category}/${event}/id`);
+  },
+
+  /** kprobes can be attached: the kprobe PMU (libbpf's first choice) or legacy kprobe_events. */
+  kprobesAvailable(): boolean {
+    if (fs.existsSync('/sys/bus/event_source/devices/kprobe/type')) return true;
+    const root = tracefsRoot();
+    return root !== null && fs.existsSync(`${root}/kprobe_events`);
+  },
+
+  /**
+   * fentry/fexit can be loaded on `func` (default vfs_read). libbpf_probe_bpf_prog_type(TRACING)
+   * is not a usable answer: it probes with a bogus target and some kernels refuse it for other
+   * reasons; and tp_btf, also a TRACING program, works where fentry does not. So this loads a
+   * real two-instruction fentry program on the function, as libbpf-tools' fentry_can_attach
+   * does, and closes it. Needs the function in vmlinux BTF.
+   */
+  fentryAvailable(func = 'vfs_read'): boolean {
+    let v = fentryCache.get(func);
+    if (v === undefined) {
+      v = vmlinuxBtf() !== null && probeFentry(func);
+      fentryCache.set(func, v);
+    }
+    return v;
+  },
+
+  /** `name` is a kernel symbol (/proc/kallsyms; a kprobe target must be one). */
+  hasKsym(name: string): boolean {
+    let v = ksymCache.get(name);
+    if (v === undefined) {
+      v = false;
+      let text = '';
+      try {
+        text = fs.readFileSync('/proc/kallsyms', 'latin1');
+      } catch {
+        text = '';
+      }
+      // Lines are "addr type name[\t[module]]"; match the whole name field.
+      const re = new RegExp(`^[0-9a-f]+ \\w ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:\\t|$)`, 'm');
+      v = re.test(text);
+      ksymCache.set(name, v);
+    }
+    return v;
+  },
+};
+
+/** Free the cached vmlinux BTF (several MB) once every module has chosen its variants. */
+export function releaseFeatureCaches(): void {
+  if (vmlinux) L.btf__free(vmlinux);
+  vmlinux = undefined;
+}
+
+

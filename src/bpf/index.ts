@@ -1,0 +1,9 @@
+// The libbpf face: the only part of the agent that talks to libbpf (see README.md here).
+export { BpfError, NoVariantError, errnoName, errnoText } from './errors';
+export { kernelFeatures, ensureTracefs, tracefsRoot, releaseFeatureCaches } from './features';
+export { BpfLink } from './link';
+export { setLibbpfLogger, withLibbpfLogger } from './log';
+export { BpfMap, type BatchResult } from './map';
+export { BpfObject, libbpfVersion, possibleCpus, onlineCpus, type GlobalValue } from './object';
+export { openCpuClockEvent, type PerfEventOptions } from './perf-event';
+export { loadWithVariants, type Hook, type Variant, type Loaded } from './variants';

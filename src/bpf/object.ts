@@ -1,0 +1,321 @@
+// One compiled BPF object (.bpf.o): open, configure before load (autoload, .rodata globals,
+// map sizes), load, attach, read maps and globals, close. Without a generated skeleton, the
+// globals are located through the object's own BTF: the DATASEC of a section lists each
+// variable's offset and size.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { BpfError } from './errors';
+import { BTF_KIND, C, L, lastErrno, readNative, readU32s, type NativePtr } from './libbpf';
+import { BpfLink } from './link';
+import { captureWarnings } from './log';
+import { BpfMap } from './map';
+import { openCpuClockEvent, type PerfEventOptions } from './perf-event';
+
+export type GlobalValue = number | bigint | boolean | string | Buffer;
+
+interface VarInfo {
+  offset: number;
+  size: number;
+}
+
+let ncpusCache = 0;
+/** Possible CPUs (per-CPU map values have one slot per possible CPU, online or not). */
+export function possibleCpus(): number {
+  if (!ncpusCache) {
+    const n = L.libbpf_num_possible_cpus();
+    if (n <= 0) throw new BpfError('libbpf_num_possible_cpus', n);
+    ncpusCache = n;
+  }
+  return ncpusCache;
+}
+
+/** Online CPU numbers, from /sys/devices/system/cpu/online ("0-3,6"). */
+export function onlineCpus(): number[] {
+  const text = fs.readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
+  const out: number[] = [];
+  for (const part of text.split(',')) {
+    const [a, b] = part.split('-').map(Number);
+    for (let c = a; c <= (b ?? a); c++) out.push(c);
+  }
+  return out;
+}
+
+export function libbpfVersion(): string {
+  return L.libbpf_version_string();
+}
+
+/** The program named in libbpf's warnings about a failed load ("prog 'x': ..."), if any. */
+function failingProgram(messages: string[]): string | undefined {
+  for (const m of messages) {
+    const hit = /prog '([^']+)': (?:BPF program load failed|failed to load|failed to find|failed to resolve|failed to prepare|relo|-- BEGIN)/.exec(m);
+    if (hit) return hit[1];
+  }
+  for (const m of messages) {
+    const hit = /prog '([^']+)'/.exec(m);
+    if (hit) return hit[1];
+  }
+  return undefined;
+}
+
+/** The last lines of a verifier log in the messages, to put in an error. */
+function verifierTail(messages: string[]): string | undefined {
+  const log = messages.find((m) => m.includes('-- BEGIN PROG LOAD LOG --'));
+  if (!log) return undefined;
+  const body = log.split('\n').filter((l) => l && !l.includes('PROG LOAD LOG'));
+  return body.length ? `verifier: ${body.slice(-3).join(' | ')}` : undefined;
+}
+
+export class BpfObject {
+  private ptr: NativePtr;
+  private loaded = false;
+  private readonly links = new Set<BpfLink>();
+  private readonly maps = new Map<string, BpfMap>();
+  private readonly sections = new Map<string, Map<string, VarInfo>>();
+
+  private constructor(
+    ptr: NativePtr,
+    readonly file: string,
+  ) {
+    this.ptr = ptr;
+  }
+
+  static open(file: string): BpfObject {
+    try {
+      fs.accessSync(file, fs.constants.R_OK);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+      throw new BpfError('open object', os.constants.errno[code as keyof typeof os.constants.errno] ?? 0, file, 'run `make -C bpf` to build the BPF objects');
+    }
+    const { result, messages } = captureWarnings(() => L.bpf_object__open_file(file, null));
+    if (!result) throw new BpfError('open object', lastErrno(), file, messages.slice(-2).join(' | ') || undefined);
+    return new BpfObject(result, file);
+  }
+
+  private get handle(): NativePtr {
+    if (this.ptr === null) throw new BpfError('use object', 0, this.file, 'the object is closed');
+    return this.ptr;
+  }
+
+  get isLoaded(): boolean {
+    return this.loaded;
+  }
+
+  programNames(): string[] {
+    const out: string[] = [];
+    for (let p = L.bpf_object__next_program(this.handle, null); p; p = L.bpf_object__next_program(this.handle, p)) {
+      out.push(L.bpf_program__name(p));
+    }
+    return out;
+  }
+
+  private prog(name: string): NativePtr {
+    const p = L.bpf_object__find_program_by_name(this.handle, name);
+    if (!p) throw new BpfError('find program', 0, `${this.file}: program ${name}`, `the object has ${this.programNames().join(', ')}`);
+    return p;
+  }
+
+  sectionOf(program: string): string {
+    return L.bpf_program__section_name(this.prog(program));
+  }
+
+  setAutoload(program: string, on: boolean): void {
+    const rc = L.bpf_program__set_autoload(this.prog(program), on);
+    if (rc < 0) throw new BpfError('set autoload', rc, `program ${program}`, this.loaded ? 'the object is already loaded' : undefined);
+  }
+
+  autoload(program: string): boolean {
+    return L.bpf_program__autoload(this.prog(program));
+  }
+
+  /** Variables of an internal data section (.rodata, .bss, .data) by name, from the object's BTF. */
+  private varsOf(section: string): Map<string, VarInfo> {
+    let vars = this.sections.get(section);
+    if (vars) return vars;
+    vars = new Map();
+    const btf = L.bpf_object__btf(this.handle);
+    const id = btf ? L.btf__find_by_name_kind(btf, section, BTF_KIND.DATASEC) : -1;
+    if (id > 0) {
+      const t = L.btf__type_by_id(btf, id);
+      const vlen = readU32s(t, 2)[1] & 0xffff;
+      const words = readU32s(t, 3 + 3 * vlen);
+      for (let i = 0; i < vlen; i++) {
+        const [typeId, offset, size] = words.slice(3 + 3 * i, 6 + 3 * i);
+        const vt = L.btf__type_by_id(btf, typeId);
+        const name = L.btf__name_by_offset(btf, readU32s(vt, 1)[0]);
+        if (name) vars.set(name, { offset, size });
+      }
+    }
+    this.sections.set(section, vars);
+    return vars;
+  }
+
+  private internalMap(section: string): NativePtr {
+    const m = L.bpf_object__find_map_by_name(this.handle, section);
+    if (!m) throw new BpfError('find map', 0, `${this.file}: ${section}`, `the object has no ${section} section`);
+    return m;
+  }
+
+  /** Set `const volatile` globals by name; only before load (the kernel freezes .rodata). */
+  setRodata(values: Record<string, GlobalValue>): void {
+    this.setGlobals('.rodata', values);
+  }
+
+  /** Set initial values of globals in .rodata, .data or .bss before load. */
+  setGlobals(section: string, values: Record<string, GlobalValue>): void {
+    if (this.loaded) throw new BpfError(`set ${section}`, 0, this.file, `${Object.keys(values).join(', ')}: the object is already loaded`);
+    const vars = this.varsOf(section);
+    const map = this.internalMap(section);
+    const psize = [0];
+    const ptr = L.bpf_map__initial_value(map, psize);
+    if (!ptr) throw new BpfError(`set ${section}`, lastErrno(), this.file);
+    const data = readNative(ptr, psize[0]);
+    for (const [name, value] of Object.entries(values)) {
+      const v = vars.get(name);
+      if (!v) {
+        throw new BpfError(`set ${section}`, 0, `${this.file}: ${name}`, `no such variable (the section has ${[...vars.keys()].join(', ') || 'none'})`);
+      }
+      encodeGlobal(data, v, name, value);
+    }
+    const rc = L.bpf_map__set_initial_value(map, data, data.length);
+    if (rc < 0) throw new BpfError(`set ${section}`, rc, this.file);
+  }
+
+  /**
+   * The current bytes of a global in .bss or .data after load. Read from the kernel's map:
+   * without a skeleton, libbpf's initial-value copy is not the live memory.
+   */
+  readGlobal(name: string): Buffer {
+    for (const section of ['.bss', '.data', '.rodata']) {
+      const v = this.varsOf(section).get(name);
+      if (!v) continue;
+      if (!this.loaded) throw new BpfError('read global', 0, `${this.file}: ${name}`, 'the object is not loaded');
+      const m = this.internalMap(section);
+      const value = Buffer.alloc(L.bpf_map__value_size(m));
+      const rc = L.bpf_map_lookup_elem(L.bpf_map__fd(m), Buffer.alloc(4), value);
+      if (rc < 0) throw new BpfError('read global', rc, `${this.file}: ${name}`);
+      return value.subarray(v.offset, v.offset + v.size);
+    }
+    throw new BpfError('read global', 0, `${this.file}: ${name}`, 'no such variable in .bss, .data or .rodata');
+  }
+
+  setMapMaxEntries(map: string, n: number): void {
+    const m = L.bpf_object__find_map_by_name(this.handle, map);
+    if (!m) throw new BpfError('find map', 0, `${this.file}: map ${map}`);
+    const rc = L.bpf_map__set_max_entries(m, n);
+    if (rc < 0) throw new BpfError('set max_entries', rc, `map ${map}`, this.loaded ? 'the object is already loaded' : undefined);
+  }
+
+  /** Load every program with autoload on. A failure leaves the object unusable (close it). */
+  load(): void {
+    const { result, messages } = captureWarnings(() => L.bpf_object__load(this.handle));
+    const rc = result ?? -1;
+    if (rc < 0) {
+      const program = failingProgram(messages);
+      const err = new BpfError(
+        'load',
+        rc,
+        program ? `program ${program} in ${this.file}` : this.file,
+        verifierTail(messages),
+      );
+      err.program = program;
+      throw err;
+    }
+    this.loaded = true;
+  }
+
+  map(name: string): BpfMap {
+    let m = this.maps.get(name);
+    if (!m) {
+      if (!this.loaded) throw new BpfError('map', 0, `${this.file}: map ${name}`, 'load the object first');
+      const p = L.bpf_object__find_map_by_name(this.handle, name);
+      if (!p) throw new BpfError('find map', 0, `${this.file}: map ${name}`);
+      m = new BpfMap(p, possibleCpus());
+      this.maps.set(name, m);
+    }
+    return m;
+  }
+
+  private track(ptr: NativePtr, description: string): BpfLink {
+    const link = new BpfLink(ptr, description, (l) => this.links.delete(l));
+    this.links.add(link);
+    return link;
+  }
+
+  /** Attach by section (tracepoint, tp_btf, raw_tp, kprobe, uprobe with a path...). */
+  attach(program: string): BpfLink {
+    const p = this.prog(program);
+    const desc = `program ${program} (${L.bpf_program__section_name(p)})`;
+    const { result, messages } = captureWarnings(() => L.bpf_program__attach(p));
+    if (!result) {
+      const err = new BpfError('attach', lastErrno(), desc, messages.at(-1));
+      err.program = program;
+      throw err;
+    }
+    return this.track(result, desc);
+  }
+
+  /** Attach a perf_event program to a software cpu-clock event on one CPU. */
+  attachPerfEvent(program: string, opts: PerfEventOptions): BpfLink {
+    const p = this.prog(program);
+    const fd = openCpuClockEvent(opts);
+    const desc = `program ${program} (perf_event cpu-clock cpu ${opts.cpu})`;
+    const { result, messages } = captureWarnings(() => L.bpf_program__attach_perf_event(p, fd));
+    if (!result) {
+      const e = lastErrno();
+      C.close(fd);
+      const err = new BpfError('attach', e, desc, messages.at(-1));
+      err.program = program;
+      throw err;
+    }
+    // The link owns the perf fd from here: bpf_link__destroy closes it.
+    return this.track(result, desc);
+  }
+
+  /** Detach every link and free the object (maps and programs); idempotent. */
+  close(): void {
+    if (this.ptr === null) return;
+    const errors: unknown[] = [];
+    for (const l of [...this.links]) {
+      try {
+        l.destroy();
+      } catch (e) {
+        errors.push(e);
+      }
+    }
+    L.bpf_object__close(this.ptr);
+    this.ptr = null;
+    this.maps.clear();
+    if (errors.length) throw errors[0];
+  }
+}
+
+function encodeGlobal(data: Buffer, v: VarInfo, name: string, value: GlobalValue): void {
+  const bad = (why: string) => new BpfError('set global', 0, name, why);
+  const at = data.subarray(v.offset, v.offset + v.size);
+  if (typeof value === 'string') {
+    const bytes = Buffer.from(value, 'utf8');
+    if (bytes.length >= v.size) throw bad(`"${value}" needs ${bytes.length + 1} bytes with its NUL, the variable has ${v.size}`);
+    at.fill(0);
+    bytes.copy(at);
+    return;
+  }
+  if (Buffer.isBuffer(value)) {
+    if (value.length > v.size) throw bad(`${value.length} bytes do not fit in ${v.size}`);
+    at.fill(0);
+    value.copy(at);
+    return;
+  }
+  let n: bigint;
+  if (typeof value === 'boolean') n = value ? 1n : 0n;
+  else if (typeof value === 'number') {
+    if (!Number.isInteger(value)) throw bad(`${value} is not an integer`);
+    n = BigInt(value);
+  } else n = value;
+  if (![1, 2, 4, 8].includes(v.size)) throw bad(`a ${v.size}-byte variable takes a string or Buffer, not a number`);
+  const bits = BigInt(v.size * 8);
+  const min = -(1n << (bits - 1n));
+  const max = (1n << bits) - 1n;
+  if (n < min || n > max) throw bad(`${value} does not fit in ${v.size} bytes`);
+  let u = BigInt.asUintN(v.size * 8, n);
+  for (let i = 0; i < v.size; i++, u >>= 8n) at[i] = Number(u & 0xffn);
+}
