@@ -23,6 +23,17 @@ export const PDU = {
   LABEL: 0x7013,
 } as const;
 
+/**
+ * Client <-> pmcd PDUs. pmcd never sends them on a PMDA pipe (decodePdu rejects them);
+ * decodeClientPdu reads them so the client-side golden vectors can be checked too.
+ */
+export const CLIENT_PDU = {
+  HIGHRES_FETCH: 0x7014,
+  HIGHRES_RESULT: 0x7015,
+  DESC_IDS: 0x7016,
+  DESCS: 0x7017,
+} as const;
+
 export const PM_TYPE = {
   NOSUPPORT: -1,
   I32: 0,
@@ -63,6 +74,19 @@ export const PM_ERR = {
   NONLEAF: -12394,
   TYPE: -12397,
   BADSTORE: -12400,
+  RESET: -12355,
+  UNIT: -12361,
+  TRUNC: -12363,
+  SIGN: -12364,
+  PROFILE: -12365,
+  EOF: -12368,
+  NOCONTEXT: -12376,
+  NOPROFILE: -12381,
+  CONNLIMIT: -12388,
+  NOCONTAINER: -12399,
+  NOLABELS: -12410,
+  PMDAFENCED: -12411,
+  TOOBIG: -12444,
   PMDAREADY: -13393,
   PMDANOTREADY: -13394,
   NYI: -21344,
@@ -78,6 +102,18 @@ export const PM_LABEL = { CONTEXT: 0x01, DOMAIN: 0x02, INDOM: 0x04, CLUSTER: 0x0
 export const PM_PROFILE = { INCLUDE: 0, EXCLUDE: 1 } as const;
 export const PM_EVENT_FLAG = { POINT: 0x1, START: 0x2, END: 0x4, ID: 0x8, PARENT: 0x10, MISSED: 0x80000000 } as const;
 export const PDU_FLAG = { AUTH: 0x4, CONTAINER: 0x40 } as const;
+/** CREDS c_type for the version credential (the only one a PMDA sends). */
+export const CVERSION = 1;
+export const PDU_VERSION = 2;
+/** State-change bits a PMDA may set in the low byte of a fetch reply's `sec` word (§5.6). */
+export const PMCD_STATE = { LABEL_CHANGE: 0x08, NAMES_CHANGE: 0x10 } as const;
+/** Label flag bits beyond the level bits (§6.8). */
+export const PM_LABEL_FLAG = { COMPOUND: 0x40, OPTIONAL: 0x80 } as const;
+/** PDU_ATTR codes (§6.10). */
+export const PCP_ATTR = {
+  PROTOCOL: 1, SECURE: 2, COMPRESS: 3, USERAUTH: 4, USERNAME: 5, AUTHNAME: 6, PASSWORD: 7, METHOD: 8,
+  REALM: 9, UNIXSOCK: 10, USERID: 11, GROUPID: 12, LOCAL: 13, PROCESSID: 14, CONTAINER: 15, EXCLUSIVE: 16,
+} as const;
 
 /** pmUnits: dimensions and scales (§6.4). */
 export interface Units {
@@ -122,7 +158,12 @@ export type Value = number | bigint | string | Buffer | EventArray;
 
 export interface PmValue {
   inst: number;
-  /** Decoded payload. For INSITU values a number; for blocks the decoded payload per vtype. */
+  /**
+   * Decoded payload. INSITU (valfmt 0): the raw value word as an unsigned number (0..2^32-1);
+   * the set's `valfmt` says so, and `asInt32()` reinterprets it for PM_TYPE_32.
+   * Blocks, by vtype: 32/U32 number, 64/U64 bigint, FLOAT/DOUBLE number, STRING string (NUL
+   * stripped), AGGREGATE Buffer, EVENT/HIGHRES_EVENT EventArray; unknown vtypes 8/255 Buffer.
+   */
   value: Value;
   /** vtype of a value block (PM_TYPE_*), undefined for INSITU. */
   vtype?: number;
@@ -169,7 +210,41 @@ export interface LabelSet {
   labels: Record<string, string | number | boolean | null>;
   /** Level flag bits (PM_LABEL_*) for the index entries; OPTIONAL/COMPOUND may be or'ed in. */
   flags: number;
+  /** Per-label flags overriding `flags` (e.g. one OPTIONAL label). Decode fills it only when entries differ. */
+  labelFlags?: Record<string, number>;
+  /** A negative nlabels: an error code for this set (no labels then). */
+  error?: number;
 }
+
+/** A label set as handed to encodeLabel (same shape; error/labelFlags optional). */
+export type LabelSetIn = LabelSet;
+
+/**
+ * One requested PMID in a fetch reply, as the runtime has it: the metric's PM_TYPE (it decides
+ * INSITU vs value block and the block's vtype) and the module's values, or a negative PM_ERR_*
+ * / -errno for the whole metric. An empty `values` list means numval 0 (no values now).
+ */
+export type ResultSet =
+  | { pmid: number; type: PmType; values: readonly { inst: number; value: Value }[] }
+  | { pmid: number; error: number };
+
+/** pmDesc as carried by PDU_DESC / PDU_DESCS. */
+export interface Desc {
+  pmid: number;
+  vtype: number;
+  indom: number;
+  sem: number;
+  units: Units;
+}
+
+/** PDUs seen only between a client and pmcd (vectors 0200-0204, captures/client_*.pdus). */
+export type ClientPdu =
+  | { type: typeof CLIENT_PDU.HIGHRES_FETCH; from: number; ctxid: number; pmids: number[] }
+  | { type: typeof CLIENT_PDU.HIGHRES_RESULT; from: number; sec: bigint; nsec: bigint; sets: ValueSet[] }
+  | { type: typeof CLIENT_PDU.DESC_IDS; from: number; sts: number; pmids: number[] }
+  | { type: typeof CLIENT_PDU.DESCS; from: number; descs: Desc[] }
+  /** pmcd's 20-byte connection greeting: an ERROR carrying an extra pmPDUInfo word. */
+  | { type: typeof PDU.ERROR; from: number; code: number; datum: number };
 
 export const pmid = (domain: number, cluster: number, item: number): number =>
   ((domain << 22) | (cluster << 10) | item) >>> 0;
