@@ -2,8 +2,7 @@
 // Synthetic event producer for bench/events.bench.ts: one ring-buffer record per getppid()
 // made by one chosen process, so that the agent's ring-buffer delivery path and a C libbpf
 // consumer can be compared on exactly the same stream.
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
+#include "common.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -64,5 +63,52 @@ int evbench_getppid(void *ctx)
 	e->pid = tgid;
 	e->cpu = bpf_get_smp_processor_id();
 	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* Scratch for evbench_varlen: records of varying length, so that a test can make records
+ * straddle the end of the ring and check every byte comes back in order. */
+struct varlen_event {
+	__u64 seq;
+	__u32 len;	/* payload bytes that follow, each equal to (seq & 0xff) */
+	__u8 payload[128];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct varlen_event);
+} varlen_scratch SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int evbench_varlen(void *ctx)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u32 zero = 0, len, i;
+	struct varlen_event *e;
+	__u64 *n, *lost;
+
+	if (target_tgid && tgid != target_tgid)
+		return 0;
+	n = bpf_map_lookup_elem(&produced, &zero);
+	e = bpf_map_lookup_elem(&varlen_scratch, &zero);
+	if (!n || !e)
+		return 0;
+	*n += 1;
+	e->seq = *n;
+	len = (*n * 37) % 101;	/* 0..100 payload bytes: header 12 + len, rarely a multiple of 8 */
+	e->len = len;
+	/* Hide the modulo's bound from clang, or it drops the mask the verifier needs below. */
+	barrier_var(len);
+	/* The whole scratch payload; only the first len bytes go out. */
+	for (i = 0; i < sizeof(e->payload); i++)
+		e->payload[i] = (__u8)*n;
+	if (bpf_ringbuf_output(&events, e, 12 + (len & 127), 0)) {
+		*n -= 1;
+		lost = bpf_map_lookup_elem(&drops, &zero);
+		if (lost)
+			*lost += 1;
+	}
 	return 0;
 }

@@ -3,9 +3,7 @@
 // (the caller's argv is gone once the new image runs), emitted at syscall exit with the result.
 // Every pending record starts from zeroes and carries the exact byte count of its arguments,
 // so a record can never show bytes left over from another process's command line.
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_core_read.h>
+#include "common.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

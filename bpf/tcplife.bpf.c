@@ -4,10 +4,9 @@
 // opened or closed it. Three interchangeable entry points feed one handler: tp_btf and the
 // classic tracepoint sock:inet_sock_set_state, and a kprobe on tcp_set_state for kernels
 // without that tracepoint. Everything is read from the socket itself, so the variants agree.
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_core_read.h>
-#include <bpf/bpf_tracing.h>
+// The `process` filter (filter.bpf.h) applies to the session's owner, not to the task that
+// happens to run at TCP_CLOSE.
+#include "filter.bpf.h"
 #include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "GPL";
@@ -89,7 +88,7 @@ static __always_inline int handle(struct sock *sk, int newstate)
 	struct ident me = {}, *who;
 	struct tcplife_event *e;
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	__u32 zero = 0;
+	__u32 zero = 0, pid;
 	__u64 *lost;
 
 	protocol = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
@@ -121,6 +120,10 @@ static __always_inline int handle(struct sock *sk, int newstate)
 	if ((n_lports && !port_listed(lport, lports, n_lports)) ||
 	    (n_dports && !port_listed(dport, dports, n_dports)))
 		goto done;
+	who = bpf_map_lookup_elem(&whoami, &sk);
+	pid = who ? who->pid : bpf_get_current_pid_tgid() >> 32;
+	if (!pass_tgid(pid))
+		goto done;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -146,14 +149,11 @@ static __always_inline int handle(struct sock *sk, int newstate)
 		bpf_core_read(e->saddr, sizeof(e->saddr), &sk->__sk_common.skc_v6_rcv_saddr);
 		bpf_core_read(e->daddr, sizeof(e->daddr), &sk->__sk_common.skc_v6_daddr);
 	}
-	who = bpf_map_lookup_elem(&whoami, &sk);
-	if (who) {
-		e->pid = who->pid;
+	e->pid = pid;
+	if (who)
 		__builtin_memcpy(e->comm, who->comm, sizeof(e->comm));
-	} else {
-		e->pid = bpf_get_current_pid_tgid() >> 32;
+	else
 		bpf_get_current_comm(e->comm, sizeof(e->comm));
-	}
 	bpf_ringbuf_submit(e, 0);
 done:
 	bpf_map_delete_elem(&birth, &sk);

@@ -4,10 +4,7 @@
 // order: tp_btf and the classic tracepoint tcp:tcp_retransmit_skb, then a kprobe on
 // tcp_retransmit_skb. Tail loss probes have no tracepoint: only the tcp_send_loss_probe
 // kprobe sees them, and user space enables it only when kprobes exist.
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-#include <bpf/bpf_core_read.h>
-#include <bpf/bpf_tracing.h>
+#include "common.bpf.h"
 #include <bpf/bpf_endian.h>
 
 char LICENSE[] SEC("license") = "GPL";
