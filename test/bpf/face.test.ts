@@ -25,7 +25,7 @@ const ROOT = path.resolve(__dirname, '../..');
 const FIXTURE = path.join(ROOT, 'bpf/.output/fixtures/face.bpf.o');
 const getppid = koffi.load('libc.so.6').func('int getppid(void)') as () => number;
 const V = { fentry: 0, tpbtf_missing: 1, kprobe: 2, tpbtf: 3, rawtp: 4, tp: 5 };
-const ALL = ['f_fentry', 'f_tpbtf_missing', 'f_kprobe', 'f_tpbtf', 'f_rawtp', 'f_tp', 'f_perf'];
+const ALL = ['f_fentry', 'f_tpbtf_missing', 'f_kprobe', 'f_tpbtf', 'f_rawtp', 'f_tp', 'f_perf', 'f_filter'];
 
 function memLog() {
   const lines: Record<string, unknown>[] = [];
@@ -144,7 +144,7 @@ describe('BpfObject', () => {
   it('rejects bad rodata with a message naming the variable', () => {
     const obj = BpfObject.open(FIXTURE);
     open.push(obj);
-    expect(() => obj.setRodata({ nope: 1 })).toThrow(/nope: no such variable \(the section has target_tgid, increment, label\)/);
+    expect(() => obj.setRodata({ nope: 1 })).toThrow(/nope: no such variable \(the section has filter_tgid_on, filter_cgroup_id, target_tgid, increment, label\)/);
     expect(() => obj.setRodata({ label: 'abcdefgh' })).toThrow(/label.*needs 9 bytes with its NUL, the variable has 8/);
     expect(() => obj.setRodata({ target_tgid: 2 ** 32 })).toThrow(/target_tgid.*does not fit in 4 bytes/);
     expect(() => obj.setRodata({ increment: 1.5 })).toThrow(/increment.*not an integer/);
