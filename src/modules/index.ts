@@ -1,5 +1,6 @@
 // Every tool module the agent knows, in pmdabcc's cluster order. Each module file exports one
 // ModuleSpec (or several, for fsdist). Helpers append their import and entry here.
 import type { ModuleSpec } from '../pmda/module';
+import { biotop } from './biotop';
 
-export const MODULES: ModuleSpec[] = [];
+export const MODULES: ModuleSpec[] = [biotop];
