@@ -1,0 +1,129 @@
+/* profile: timed samples of what every CPU is running, as counts per (process, comm, kernel
+ * stack, user stack). A software cpu-clock perf event on each CPU runs `sample`; the stacks go
+ * into stack-trace maps and the agent symbolises them in user space.
+ *
+ * Two generations of (counts, stacks) maps: the agent flips `gen` and then reads and clears
+ * the generation the program has stopped writing. A single pair cannot be cleared safely: a
+ * stack id freed while a counts entry that names it is still being written would later name
+ * whatever stack reuses the slot. With two, the agent deletes a generation's stack ids only
+ * just before that generation becomes active again, one interval after it stopped, when no
+ * sample can still be writing to it (src/modules/profile/sampler.ts). */
+#include "common.bpf.h"
+#include "filter.bpf.h"
+
+/* 127 frames: the kernel's default perf_event_max_stack, as libbpf-tools' profile. */
+#define MAX_FRAMES 127
+#define TASK_COMM_LEN 16
+
+const volatile bool user_stacks_only = false;
+const volatile bool kernel_stacks_only = false;
+const volatile bool include_idle = true;
+
+/* Layout read by src/modules/profile/sampler.ts (28 bytes, no padding). */
+struct stack_key {
+	__u32 tgid;
+	__s32 kstack;	/* stack id, or -errno from bpf_get_stackid, or -1 when not collected */
+	__s32 ustack;
+	char comm[TASK_COMM_LEN];
+};
+
+/* max_entries of these four are set by the agent from stack_storage_size before load. */
+struct stack_map {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 16384);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, MAX_FRAMES * sizeof(__u64));
+};
+struct stack_map stacks0 SEC(".maps");
+struct stack_map stacks1 SEC(".maps");
+
+struct count_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct stack_key);
+	__type(value, __u64);
+};
+struct count_map counts0 SEC(".maps");
+struct count_map counts1 SEC(".maps");
+
+/* [0] = the generation samples go to (0 or 1); written by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} gen SEC(".maps");
+
+/* [0] = samples dropped because the counts map was full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/* No BPF_F_FAST_STACK_CMP: two different stacks with equal hashes must come back as a
+ * collision (-EEXIST, counted as missed) rather than silently share an id. No
+ * BPF_F_REUSE_STACKID either: it would overwrite a stack that counts still refer to. */
+static __always_inline void count(void *counts, struct stack_key *key)
+{
+	__u64 one = 1, *v;
+	__u32 zero = 0;
+
+	v = bpf_map_lookup_elem(counts, key);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return;
+	}
+	if (bpf_map_update_elem(counts, key, &one, BPF_NOEXIST) == 0)
+		return;
+	/* Another CPU may have inserted the same key in between; otherwise the map is full. */
+	v = bpf_map_lookup_elem(counts, key);
+	if (v) {
+		__sync_fetch_and_add(v, 1);
+		return;
+	}
+	v = bpf_map_lookup_elem(&lost, &zero);
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
+
+SEC("perf_event")
+int sample(struct bpf_perf_event_data *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct stack_key key = {};
+	__u32 zero = 0, g;
+	__u32 *gp;
+
+	if (!include_idle && (__u32)id == 0)
+		return 0;
+	if (!pass_filter())
+		return 0;
+
+	gp = bpf_map_lookup_elem(&gen, &zero);
+	g = gp ? *gp & 1 : 0;
+
+	key.tgid = id >> 32;
+	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	key.kstack = -1;
+	key.ustack = -1;
+
+	/* One call per map: the verifier needs a constant map pointer at each call site. */
+	if (g == 0) {
+		if (!user_stacks_only)
+			key.kstack = bpf_get_stackid(ctx, &stacks0, 0);
+		if (!kernel_stacks_only)
+			key.ustack = bpf_get_stackid(ctx, &stacks0, BPF_F_USER_STACK);
+		count(&counts0, &key);
+	} else {
+		if (!user_stacks_only)
+			key.kstack = bpf_get_stackid(ctx, &stacks1, 0);
+		if (!kernel_stacks_only)
+			key.ustack = bpf_get_stackid(ctx, &stacks1, BPF_F_USER_STACK);
+		count(&counts1, &key);
+	}
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,320 @@
+// Function symbols of an ELF file, for naming user-space return addresses. Reads only the
+// headers and the symbol and string tables with positional reads: a binary like node is
+// ~100 MB, and its tables are a tenth of that. Not an npm ELF parser: the maintained choice
+// (elfy 1.0.0) parses a Buffer of the whole file and was last published a decade ago; what is
+// needed here is ~200 lines.
+import * as fs from 'node:fs';
+
+const PT_LOAD = 1;
+const PT_NOTE = 4;
+const SHT_SYMTAB = 2;
+const SHT_DYNSYM = 11;
+const SHT_NOBITS = 8;
+const SHF_EXECINSTR = 0x4;
+const STT_NOTYPE = 0;
+const STT_FUNC = 2;
+const STT_GNU_IFUNC = 10;
+const SHN_UNDEF = 0;
+const SHN_LORESERVE = 0xff00;
+const NT_GNU_BUILD_ID = 3;
+/** Tables larger than this are refused rather than read (a corrupt header, not a real binary). */
+const MAX_TABLE_BYTES = 512 * 1024 * 1024;
+
+export class ElfError extends Error {
+  override name = 'ElfError';
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`${file}: ${reason}`);
+  }
+}
+
+export interface ElfSegment {
+  offset: number;
+  vaddr: number;
+  filesz: number;
+  memsz: number;
+  exec: boolean;
+}
+
+export interface ElfSymbolHit {
+  name: string;
+  /** vaddr − symbol start */
+  offset: number;
+}
+
+/** Little/big endian, 32/64-bit field reader over a header buffer. */
+class Fields {
+  constructor(
+    private readonly b: Buffer,
+    private readonly le: boolean,
+    readonly is64: boolean,
+  ) {}
+  u8(o: number): number {
+    return this.b[o];
+  }
+  u16(o: number): number {
+    return this.le ? this.b.readUInt16LE(o) : this.b.readUInt16BE(o);
+  }
+  u32(o: number): number {
+    return this.le ? this.b.readUInt32LE(o) : this.b.readUInt32BE(o);
+  }
+  /** A 64-bit field as a Number: exact below 2^53, which covers every user-space address. */
+  u64(o: number): number {
+    const lo = this.le ? this.b.readUInt32LE(o) : this.b.readUInt32BE(o + 4);
+    const hi = this.le ? this.b.readUInt32LE(o + 4) : this.b.readUInt32BE(o);
+    return hi * 0x100000000 + lo;
+  }
+  /** Address-sized field: u64 in ELF64, u32 in ELF32. */
+  addr(o64: number, o32: number): number {
+    return this.is64 ? this.u64(o64) : this.u32(o32);
+  }
+}
+
+interface Section {
+  type: number;
+  flags: number;
+  offset: number;
+  size: number;
+  link: number;
+  entsize: number;
+}
+
+function readAt(fd: number, file: string, length: number, position: number, size: number): Buffer {
+  if (length < 0 || length > MAX_TABLE_BYTES) throw new ElfError(file, `refusing a ${length}-byte table`);
+  if (position < 0 || position + length > size) {
+    throw new ElfError(file, `table at ${position}+${length} lies beyond the end of the ${size}-byte file`);
+  }
+  const buf = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, buf, done, length - done, position + done);
+    if (n === 0) throw new ElfError(file, `short read at ${position + done}`);
+    done += n;
+  }
+  return buf;
+}
+
+export class ElfSymbols {
+  private constructor(
+    readonly file: string,
+    /** 'exec' (fixed addresses) or 'dyn' (PIE or shared object, relocated by the mapping). */
+    readonly kind: 'exec' | 'dyn' | 'other',
+    readonly segments: ElfSegment[],
+    readonly buildId: string | null,
+    /** Which table the symbols came from: .symtab (full) or .dynsym (exported only). */
+    readonly table: 'symtab' | 'dynsym' | 'none',
+    private readonly starts: Float64Array,
+    private readonly sizes: Float64Array,
+    private readonly nameOffsets: Uint32Array,
+    private readonly strtab: Buffer,
+  ) {}
+
+  get symbolCount(): number {
+    return this.starts.length;
+  }
+
+  /** Read an ELF file by path (opened and closed here). */
+  static read(file: string): ElfSymbols {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (e) {
+      throw new ElfError(file, `cannot open: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    try {
+      return ElfSymbols.readFd(fd, file);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** Read from an open descriptor; `file` names it in errors. */
+  static readFd(fd: number, file: string): ElfSymbols {
+    const size = fs.fstatSync(fd).size;
+    if (size < 52) throw new ElfError(file, `too short for an ELF header (${size} bytes)`);
+    const ident = readAt(fd, file, Math.min(64, size), 0, size);
+    if (ident[0] !== 0x7f || ident[1] !== 0x45 || ident[2] !== 0x4c || ident[3] !== 0x46) {
+      throw new ElfError(file, 'not an ELF file (bad magic)');
+    }
+    const cls = ident[4];
+    const data = ident[5];
+    if (cls !== 1 && cls !== 2) throw new ElfError(file, `unknown ELF class ${cls}`);
+    if (data !== 1 && data !== 2) throw new ElfError(file, `unknown ELF data encoding ${data}`);
+    const is64 = cls === 2;
+    if (is64 && size < 64) throw new ElfError(file, `too short for an ELF64 header (${size} bytes)`);
+    const h = new Fields(ident, data === 1, is64);
+    const type = h.u16(16);
+    const phoff = h.addr(32, 28);
+    const shoff = h.addr(40, 32);
+    const phentsize = h.u16(is64 ? 54 : 42);
+    let phnum = h.u16(is64 ? 56 : 44);
+    const shentsize = h.u16(is64 ? 58 : 46);
+    let shnum = h.u16(is64 ? 60 : 48);
+    const wantPh = is64 ? 56 : 32;
+    const wantSh = is64 ? 64 : 40;
+
+    // Section headers (optional: a stripped-of-sections file still has segments).
+    let sections: Section[] = [];
+    if (shoff !== 0) {
+      if (shentsize !== wantSh) throw new ElfError(file, `section header size ${shentsize}, expected ${wantSh}`);
+      const first = new Fields(readAt(fd, file, wantSh, shoff, size), data === 1, is64);
+      // Extended numbering: counts that do not fit the header live in section 0.
+      if (shnum === 0) shnum = is64 ? first.u64(32) : first.u32(20);
+      if (phnum === 0xffff) phnum = first.u32(is64 ? 44 : 28);
+      const raw = new Fields(readAt(fd, file, shnum * wantSh, shoff, size), data === 1, is64);
+      for (let i = 0; i < shnum; i++) {
+        const o = i * wantSh;
+        sections.push({
+          type: raw.u32(o + 4),
+          flags: is64 ? raw.u64(o + 8) : raw.u32(o + 8),
+          offset: raw.addr(o + 24, o + 16),
+          size: raw.addr(o + 32, o + 20),
+          link: raw.u32(is64 ? o + 40 : o + 24),
+          entsize: raw.addr(o + 56, o + 36),
+        });
+      }
+    }
+
+    const segments: ElfSegment[] = [];
+    let buildId: string | null = null;
+    if (phoff !== 0 && phnum > 0) {
+      if (phentsize !== wantPh) throw new ElfError(file, `program header size ${phentsize}, expected ${wantPh}`);
+      const ph = new Fields(readAt(fd, file, phnum * wantPh, phoff, size), data === 1, is64);
+      for (let i = 0; i < phnum; i++) {
+        const o = i * wantPh;
+        const ptype = ph.u32(o);
+        const flags = ph.u32(is64 ? o + 4 : o + 24);
+        const offset = ph.addr(o + 8, o + 4);
+        const vaddr = ph.addr(o + 16, o + 8);
+        const filesz = ph.addr(o + 32, o + 16);
+        const memsz = ph.addr(o + 40, o + 20);
+        if (ptype === PT_LOAD) segments.push({ offset, vaddr, filesz, memsz, exec: (flags & 1) !== 0 });
+        else if (ptype === PT_NOTE && buildId === null && filesz > 0 && filesz < 65536 && offset + filesz <= size) {
+          buildId = findBuildId(readAt(fd, file, filesz, offset, size), data === 1);
+        }
+      }
+    }
+
+    // Prefer the full .symtab; a stripped file keeps only .dynsym (exported functions).
+    const symtab = sections.find((s) => s.type === SHT_SYMTAB && s.size > 0);
+    const dynsym = sections.find((s) => s.type === SHT_DYNSYM && s.size > 0);
+    const chosen = symtab ?? dynsym;
+    const kind = type === 2 ? 'exec' : type === 3 ? 'dyn' : 'other';
+    if (!chosen) {
+      return new ElfSymbols(file, kind, segments, buildId, 'none', new Float64Array(0), new Float64Array(0), new Uint32Array(0), Buffer.alloc(0));
+    }
+    const strSec = sections[chosen.link];
+    if (!strSec || strSec.type === SHT_NOBITS) throw new ElfError(file, `symbol table links to section ${chosen.link}, which has no strings`);
+    const entsize = is64 ? 24 : 16;
+    if (chosen.entsize !== 0 && chosen.entsize !== entsize) throw new ElfError(file, `symbol entry size ${chosen.entsize}, expected ${entsize}`);
+    const symBuf = readAt(fd, file, chosen.size - (chosen.size % entsize), chosen.offset, size);
+    const strtab = readAt(fd, file, strSec.size, strSec.offset, size);
+    const execSection = (idx: number) => idx < sections.length && (sections[idx].flags & SHF_EXECINSTR) !== 0;
+
+    const s = new Fields(symBuf, data === 1, is64);
+    const n = symBuf.length / entsize;
+    const starts: number[] = [];
+    const sizes: number[] = [];
+    const names: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const o = i * entsize;
+      const nameOff = s.u32(o);
+      const info = s.u8(is64 ? o + 4 : o + 12);
+      const shndx = s.u16(is64 ? o + 6 : o + 14);
+      const value = is64 ? s.u64(o + 8) : s.u32(o + 4);
+      const symSize = is64 ? s.u64(o + 16) : s.u32(o + 8);
+      const stype = info & 0xf;
+      if (shndx === SHN_UNDEF || shndx >= SHN_LORESERVE || value === 0 || nameOff === 0) continue;
+      // Untyped symbols count only inside code sections: hand-written assembly (V8's embedded
+      // builtins, libc's string routines) often has no type; data labels must never name code.
+      if (stype !== STT_FUNC && stype !== STT_GNU_IFUNC && !(stype === STT_NOTYPE && execSection(shndx))) continue;
+      if (nameOff >= strtab.length) continue;
+      starts.push(value);
+      sizes.push(symSize);
+      names.push(nameOff);
+    }
+    // Sort by start; among equal starts keep the sized one (aliases share an address).
+    const order = starts.map((_, i) => i);
+    order.sort((a, b) => starts[a] - starts[b] || sizes[b] - sizes[a]);
+    const outStart: number[] = [];
+    const outSize: number[] = [];
+    const outName: number[] = [];
+    for (const i of order) {
+      if (outStart.length && outStart[outStart.length - 1] === starts[i]) continue;
+      outStart.push(starts[i]);
+      outSize.push(sizes[i]);
+      outName.push(names[i]);
+    }
+    return new ElfSymbols(
+      file,
+      kind,
+      segments,
+      buildId,
+      chosen === symtab ? 'symtab' : 'dynsym',
+      Float64Array.from(outStart),
+      Float64Array.from(outSize),
+      Uint32Array.from(outName),
+      strtab,
+    );
+  }
+
+  /** The link-time virtual address of a file offset (through the PT_LOAD that maps it). */
+  fileOffsetToVaddr(off: number): number | null {
+    for (const s of this.segments) {
+      if (off >= s.offset && off < s.offset + s.filesz) return off - s.offset + s.vaddr;
+    }
+    return null;
+  }
+
+  /** The function containing vaddr. A symbol with a size must contain it; one without a size
+   *  (assembly) extends to the next symbol. */
+  lookup(vaddr: number): ElfSymbolHit | null {
+    const st = this.starts;
+    let lo = 0;
+    let hi = st.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (st[mid] <= vaddr) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    if (found < 0) return null;
+    const size = this.sizes[found];
+    if (size > 0 && vaddr >= st[found] + size) return null;
+    return { name: this.nameAt(this.nameOffsets[found]), offset: vaddr - st[found] };
+  }
+
+  private nameAt(off: number): string {
+    const end = this.strtab.indexOf(0, off);
+    return this.strtab.toString('utf8', off, end < 0 ? this.strtab.length : end);
+  }
+
+  /** Bytes held (for cache accounting). */
+  get footprint(): number {
+    return this.strtab.length + this.starts.length * 20;
+  }
+}
+
+/** The GNU build-id from a PT_NOTE segment's notes, as lowercase hex. */
+function findBuildId(notes: Buffer, le: boolean): string | null {
+  const u32 = (o: number) => (le ? notes.readUInt32LE(o) : notes.readUInt32BE(o));
+  let o = 0;
+  while (o + 12 <= notes.length) {
+    const namesz = u32(o);
+    const descsz = u32(o + 4);
+    const type = u32(o + 8);
+    const nameStart = o + 12;
+    const descStart = nameStart + ((namesz + 3) & ~3);
+    const next = descStart + ((descsz + 3) & ~3);
+    if (next > notes.length || next <= o) break;
+    if (type === NT_GNU_BUILD_ID && namesz === 4 && notes.toString('latin1', nameStart, nameStart + 3) === 'GNU') {
+      return notes.toString('hex', descStart, descStart + descsz);
+    }
+    o = next;
+  }
+  return null;
+}

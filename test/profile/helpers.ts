@@ -1,0 +1,61 @@
+// Workloads for the profile tests: C burners compiled with frame pointers into a temp
+// directory, and processes started from them.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+
+export const FIXTURES = path.join(__dirname, 'fixtures');
+export const BPF_DIR = path.resolve(__dirname, '../../bpf/.output');
+
+let tmp: string | null = null;
+export function tempDir(): string {
+  if (!tmp) tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'profile-test-'));
+  return tmp;
+}
+
+/** Compile test/profile/fixtures/<name>.c with frame pointers; returns the binary's path. */
+export function compileFixture(name: string): string {
+  const out = path.join(tempDir(), name);
+  if (!fs.existsSync(out)) {
+    execFileSync('cc', ['-O1', '-g', '-fno-omit-frame-pointer', '-fno-optimize-sibling-calls', '-o', out, path.join(FIXTURES, `${name}.c`)]);
+  }
+  return out;
+}
+
+export interface Running {
+  child: ChildProcess;
+  pid: number;
+  /** The first line the program printed, split on spaces. */
+  first: string[];
+  done: Promise<number | null>;
+}
+
+/** Start a program and wait for its first output line. */
+export function run(cmd: string, args: string[]): Promise<Running> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const done = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    let buf = '';
+    let started = false;
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0 && !started) {
+        started = true;
+        resolve({ child, pid: child.pid!, first: buf.slice(0, nl).trim().split(/\s+/), done });
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (!buf.includes('\n')) reject(new Error(`${cmd} exited with ${code} before printing`));
+    });
+  });
+}
+
+export function testLog(name: string) {
+  return pino({ level: 'debug' }, pino.destination({ dest: path.join(os.tmpdir(), `${name}.log`), sync: true }));
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
