@@ -1,0 +1,201 @@
+// A latency heat map on a canvas: x = time, y = log2 latency buckets by upper bound (µs),
+// colour = events/s in that bucket and interval (log scale, empty cells left blank), with a
+// colour legend and a hover read-out. SVG carries only the axes.
+import { axisBottom, axisLeft, axisRight } from 'd3-axis';
+import { scaleLinear, scaleSequentialLog, scaleTime } from 'd3-scale';
+import { interpolateInferno } from 'd3-scale-chromatic';
+import { select } from 'd3-selection';
+import type { Bucket } from '../lib/buckets';
+import { formatClock, formatMicros, formatMicrosShort, formatRate } from '../lib/format';
+import type { HeatmapSeries } from '../lib/heatmap-series';
+import { h } from './dom';
+
+const MARGIN = { top: 8, right: 84, bottom: 26, left: 58 };
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+// Inferno runs from black to pale yellow; start a little in so that the faintest cells still
+// stand out from the blank background.
+const colour = (t: number) => interpolateInferno(0.12 + 0.85 * t);
+
+function bucketLabel(b: Bucket): string {
+  const lo = Number.isFinite(b.lo) ? formatMicros(b.lo) : '-∞';
+  return `${lo} – ${formatMicros(b.hi)}`;
+}
+
+export class HeatmapView {
+  readonly element: HTMLDivElement;
+  private canvas: HTMLCanvasElement;
+  private svg: SVGSVGElement;
+  private tooltip: HTMLDivElement;
+  private width = 600;
+  private height = 220;
+  private series: HeatmapSeries | null = null;
+  private now = 0;
+  private rows: Bucket[] = [];
+  private mouse: { x: number; y: number } | null = null;
+
+  constructor(
+    private readonly windowSeconds: number,
+    height = 220,
+  ) {
+    this.height = height;
+    this.canvas = h('canvas', { class: 'heat-canvas' });
+    this.svg = document.createElementNS(SVG_NS, 'svg');
+    this.svg.classList.add('heat-axes');
+    this.tooltip = h('div', { class: 'tooltip', hidden: true });
+    this.element = h('div', { class: 'heatmap', 'data-cells': 0, 'data-rows': 0 }, this.canvas, this.svg, this.tooltip);
+    this.canvas.addEventListener('mousemove', (ev) => {
+      const r = this.canvas.getBoundingClientRect();
+      this.mouse = { x: ev.clientX - r.left, y: ev.clientY - r.top };
+      this.updateTooltip();
+    });
+    this.canvas.addEventListener('mouseleave', () => {
+      this.mouse = null;
+      this.tooltip.hidden = true;
+    });
+    new ResizeObserver(() => this.resize()).observe(this.element);
+  }
+
+  private resize(): void {
+    const w = Math.max(320, Math.floor(this.element.clientWidth));
+    if (w !== this.width) {
+      this.width = w;
+      this.draw();
+    }
+  }
+
+  render(series: HeatmapSeries, now: number): void {
+    this.series = series;
+    this.now = now;
+    this.draw();
+    this.updateTooltip();
+  }
+
+  private plot() {
+    const pw = this.width - MARGIN.left - MARGIN.right;
+    const ph = this.height - MARGIN.top - MARGIN.bottom;
+    const x = scaleTime()
+      .domain([new Date((this.now - this.windowSeconds) * 1000), new Date(this.now * 1000)])
+      .range([0, pw]);
+    return { pw, ph, x };
+  }
+
+  private draw(): void {
+    const s = this.series;
+    const dpr = window.devicePixelRatio || 1;
+    const { pw, ph, x } = this.plot();
+    this.canvas.width = Math.round(this.width * dpr);
+    this.canvas.height = Math.round(this.height * dpr);
+    this.canvas.style.width = `${this.width}px`;
+    this.canvas.style.height = `${this.height}px`;
+    const g = this.canvas.getContext('2d')!;
+    g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, this.width, this.height);
+    g.fillStyle = '#f7f7f9';
+    g.fillRect(MARGIN.left, MARGIN.top, pw, ph);
+    this.rows = s ? s.rows() : [];
+    const rows = this.rows;
+    const max = s ? s.maxRate() : 0;
+    const min = s ? s.minPositiveRate() : 0;
+    const c = scaleSequentialLog(colour).domain([Math.max(min, max / 1e4, 1e-3), Math.max(max, min * 1.0001, 1e-3 * 1.0001)]).clamp(true);
+    let cells = 0;
+    if (s && rows.length > 0) {
+      const rh = ph / rows.length;
+      const index = new Map(rows.map((b, i) => [b.name, i]));
+      for (const col of s.columns) {
+        const x0 = x(new Date((col.t - col.dt) * 1000));
+        const x1 = x(new Date(col.t * 1000));
+        if (x1 < 0) continue;
+        for (const [name, r] of col.rates) {
+          if (!(r > 0)) continue;
+          const i = index.get(name);
+          if (i === undefined) continue;
+          g.fillStyle = c(r);
+          // Row 0 (lowest latency) at the bottom; +0.5 px overlap avoids hairline gaps.
+          g.fillRect(MARGIN.left + Math.max(0, x0), MARGIN.top + ph - (i + 1) * rh, Math.max(1, x1 - Math.max(0, x0) + 0.5), rh + 0.5);
+          cells++;
+        }
+      }
+    }
+    this.element.dataset.cells = String(cells);
+    this.element.dataset.rows = String(rows.length);
+    this.drawAxes(pw, ph, x, rows, c.domain() as [number, number], max > 0);
+  }
+
+  private drawAxes(pw: number, ph: number, x: ReturnType<typeof scaleTime<number>>, rows: Bucket[], domain: [number, number], hasData: boolean): void {
+    const svg = select(this.svg).attr('width', this.width).attr('height', this.height);
+    svg.selectAll('*').remove();
+    const root = svg.append('g').attr('transform', `translate(${MARGIN.left},${MARGIN.top})`);
+    root
+      .append('g')
+      .attr('transform', `translate(0,${ph})`)
+      .call(
+        axisBottom(x)
+          .ticks(Math.max(2, Math.floor(pw / 90)))
+          .tickFormat((d) => formatClock((d as Date).getTime() / 1000)),
+      );
+    // One tick per bucket boundary, thinned to what fits; labels are upper bounds in µs.
+    const rh = rows.length > 0 ? ph / rows.length : ph;
+    const every = Math.max(1, Math.ceil(14 / Math.max(rh, 1)));
+    const y = scaleLinear().domain([0, Math.max(rows.length, 1)]).range([ph, 0]);
+    const ticks = rows.map((_, i) => i + 1).filter((v) => (v - 1) % every === 0 || v === rows.length);
+    root.append('g').call(
+      axisLeft(y)
+        .tickValues(ticks)
+        .tickFormat((v) => {
+          const b = rows[(v as number) - 1];
+          return b ? formatMicrosShort(b.hi) : '';
+        }),
+    );
+    root
+      .append('text')
+      .attr('class', 'axis-title')
+      .attr('transform', `translate(${-44},${ph / 2}) rotate(-90)`)
+      .attr('text-anchor', 'middle')
+      .text('latency ≤ µs');
+    // Legend: a vertical gradient with its own log axis of events/s.
+    const lx = pw + 14;
+    const lh = Math.max(40, ph - 10);
+    const defs = root.append('defs');
+    const gradId = `g${Math.random().toString(36).slice(2)}`;
+    const grad = defs.append('linearGradient').attr('id', gradId).attr('x1', 0).attr('x2', 0).attr('y1', 1).attr('y2', 0);
+    for (let i = 0; i <= 10; i++) grad.append('stop').attr('offset', `${i * 10}%`).attr('stop-color', colour(i / 10));
+    const legend = root.append('g').attr('class', 'legend').attr('transform', `translate(${lx},5)`);
+    legend.append('rect').attr('width', 12).attr('height', lh).attr('fill', hasData ? `url(#${gradId})` : '#eee');
+    if (hasData) {
+      const ls = scaleLinear().domain([Math.log10(domain[0]), Math.log10(domain[1])]).range([lh, 0]);
+      legend
+        .append('g')
+        .attr('transform', 'translate(12,0)')
+        .call(
+          axisRight(ls)
+            .tickValues([Math.log10(domain[0]), (Math.log10(domain[0]) + Math.log10(domain[1])) / 2, Math.log10(domain[1])])
+            .tickFormat((v) => formatRate(10 ** (v as number))),
+        );
+    }
+    legend.append('text').attr('class', 'axis-title').attr('x', 0).attr('y', lh + 14).text('events/s');
+  }
+
+  private updateTooltip(): void {
+    const m = this.mouse;
+    const s = this.series;
+    if (!m || !s) return;
+    const { pw, ph, x } = this.plot();
+    const px = m.x - MARGIN.left;
+    const py = m.y - MARGIN.top;
+    if (px < 0 || py < 0 || px > pw || py > ph || this.rows.length === 0) {
+      this.tooltip.hidden = true;
+      return;
+    }
+    const t = x.invert(px).getTime() / 1000;
+    const row = Math.floor((ph - py) / (ph / this.rows.length));
+    const b = this.rows[Math.min(row, this.rows.length - 1)]!;
+    const col = s.columns.find((c) => t > c.t - c.dt && t <= c.t);
+    const rate = col ? col.rates.get(b.name) ?? 0 : null;
+    this.tooltip.textContent = `${col ? formatClock(col.t) : formatClock(t)} · ${bucketLabel(b)} · ${rate === null ? 'no sample' : `${formatRate(rate).replace('/s', '')} events/s`}`;
+    this.tooltip.hidden = false;
+    const left = Math.min(m.x + 12, this.width - 240);
+    this.tooltip.style.left = `${Math.max(0, left)}px`;
+    this.tooltip.style.top = `${Math.max(0, m.y - 28)}px`;
+  }
+}
