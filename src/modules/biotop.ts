@@ -8,7 +8,7 @@ import { PM_ERR, PM_SEM, PM_TYPE } from '../pcp/types';
 import type { ConfigKey } from '../pmda/config-schema';
 import { cfg } from '../pmda/config-schema';
 import { ModuleUnavailable, UNITS, type MetricSpec, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
-import { CountBuffers, TopNTable, cString, selectTop, u64Number } from './shared/topn';
+import { CountBuffers, TopNTable, cString, onlyVariant, selectTop, u64Number } from './shared/topn';
 
 const CLUSTER = 10;
 const INDOM = 10;
@@ -151,7 +151,8 @@ export function rankIo(keys: Buffer, values: Buffer, count: number, limit: numbe
       const y = keys.readUInt32LE(kb + off);
       if (x !== y) return x < y;
     }
-    return keys.compare(keys, ka + K_COMM, ka + KEY_SIZE, kb + K_COMM, kb + KEY_SIZE) < 0;
+    // (Buffer#compare compares the source range, the last two arguments, against the target's)
+    return keys.compare(keys, kb + K_COMM, kb + KEY_SIZE, ka + K_COMM, ka + KEY_SIZE) < 0;
   };
   const keep = o.includeResidual ? undefined : (i: number) => keys.readUInt32LE(i * KEY_SIZE + K_PID) !== 0;
   return selectTop(count, limit, before, keep).map((i) => {
@@ -225,12 +226,6 @@ export function biotopHooks(): Hook[] {
 }
 
 export const BIOTOP_VARIANTS = biotopHooks()[0]!.variants.map((v) => v.name);
-
-/** Only the named variant (config `variant`), or all of them for 'auto'. */
-export function onlyVariant(hooks: Hook[], variant: string): Hook[] {
-  if (variant === 'auto') return hooks;
-  return hooks.map((h) => ({ ...h, variants: h.variants.filter((v) => v.name === variant) }));
-}
 
 function metric(item: number, leaf: string, type: MetricSpec['type'], units: MetricSpec['units'], oneline: string, help: string): MetricSpec {
   return { name: PREFIX + leaf, item, type, sem: PM_SEM.INSTANT, units, indom: INDOM, oneline, help };

@@ -2,5 +2,6 @@
 // ModuleSpec (or several, for fsdist). Helpers append their import and entry here.
 import type { ModuleSpec } from '../pmda/module';
 import { biotop } from './biotop';
+import { tcptop } from './tcptop';
 
-export const MODULES: ModuleSpec[] = [biotop];
+export const MODULES: ModuleSpec[] = [biotop, tcptop];

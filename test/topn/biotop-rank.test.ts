@@ -85,11 +85,14 @@ describe('biotop ranking', () => {
       { pid: 30, comm: 'c', write: false, bytes: 100, io: 5, ns: 5 },
       { pid: 20, comm: 'b', write: false, bytes: 100, io: 5, ns: 5 },
       { pid: 40, comm: 'd', write: false, bytes: 900, io: 5, ns: 5 },
+      // threads of one process with different comms: the comm decides, in byte order
+      { pid: 50, comm: 'worker-b', write: false, bytes: 50, io: 5, ns: 5 },
+      { pid: 50, comm: 'worker-a', write: false, bytes: 50, io: 5, ns: 5 },
     ];
     for (const order of [tied, [...tied].reverse()]) {
       const { keys, values, count } = pack(order);
       const rows = rankIo(keys, values, count, 10, { sort: sortKey.parse('-io'), includeResidual: false, disks });
-      expect(pids(rows)).toEqual([40, 20, 30]);
+      expect(rows.map((r) => `${r.pid}/${r.comm}`)).toEqual(['40/d', '20/b', '30/c', '50/worker-a', '50/worker-b']);
     }
   });
 
