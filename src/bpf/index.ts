@@ -6,4 +6,4 @@ export { setLibbpfLogger, withLibbpfLogger } from './log';
 export { BpfMap, type BatchResult } from './map';
 export { BpfObject, libbpfVersion, possibleCpus, onlineCpus, type GlobalValue } from './object';
 export { openCpuClockEvent, type PerfEventOptions } from './perf-event';
-export { loadWithVariants, type Hook, type Variant, type Loaded } from './variants';
+export { loadWithVariants, needBtfTracepoints, needTracepoints, variantSummary, type Hook, type Variant, type Loaded } from './variants';

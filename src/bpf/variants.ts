@@ -5,7 +5,7 @@
 // bpf_object__load leaves the object unusable in libbpf 1.1, so retrying needs a fresh open.
 import type { Logger } from 'pino';
 import { BpfError, NoVariantError } from './errors';
-import { ensureTracefs } from './features';
+import { ensureTracefs, kernelFeatures } from './features';
 import type { BpfLink } from './link';
 import { withLibbpfLogger } from './log';
 import { BpfObject } from './object';
@@ -130,4 +130,32 @@ function blame(chosen: Map<Hook, Variant>, program: string | undefined): { hook:
     if (hook.variants.indexOf(variant) < hook.variants.length - 1) return { hook, variant };
   }
   return undefined;
+}
+
+// ---- availability probes for the common variant kinds ----
+
+/** tp_btf / raw_tp on these raw tracepoints: each needs its btf_trace_<event> typedef. */
+export function needBtfTracepoints(...events: string[]): () => true | string {
+  return () => {
+    if (!kernelFeatures.hasVmlinuxBtf()) return 'the kernel has no BTF (/sys/kernel/btf/vmlinux)';
+    const missing = events.filter((e) => !kernelFeatures.hasBtfType(`btf_trace_${e}`, 'typedef'));
+    return missing.length ? `no BTF tracepoint ${missing.join(', ')}` : true;
+  };
+}
+
+/** Classic tracepoints category/event..., found in tracefs. */
+export function needTracepoints(category: string, ...events: string[]): () => true | string {
+  return () => {
+    const missing = events.filter((e) => !kernelFeatures.hasTracepoint(category, e));
+    if (!missing.length) return true;
+    return missing.length === events.length && !kernelFeatures.hasTracepoint('sched', 'sched_switch')
+      ? 'tracefs is not mounted (classic tracepoints unavailable)'
+      : `no tracepoint ${missing.map((e) => `${category}:${e}`).join(', ')}`;
+  };
+}
+
+/** "tp_btf" when every hook chose the same variant, else "hook=variant,...". */
+export function variantSummary(chosen: Record<string, string>): string {
+  const names = [...new Set(Object.values(chosen))];
+  return names.length === 1 ? names[0] : Object.entries(chosen).map(([h, v]) => `${h}=${v}`).join(',');
 }

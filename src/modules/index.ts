@@ -2,6 +2,7 @@
 // ModuleSpec (or several, for fsdist). Helpers append their import and entry here.
 import type { ModuleSpec } from '../pmda/module';
 import { biotop } from './biotop';
+import { runqlat } from './runqlat';
 import { tcptop } from './tcptop';
 
-export const MODULES: ModuleSpec[] = [biotop, tcptop];
+export const MODULES: ModuleSpec[] = [runqlat, biotop, tcptop];

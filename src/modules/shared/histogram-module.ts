@@ -1,0 +1,94 @@
+// The life cycle every log2-histogram tool shares (runqlat, biolatency, ext4/xfs/zfsdist):
+// choose variants and load the object, apply the process/cgroup filter, read the `hist` map
+// once per fetch, serve one histogram per metric item from one shared indom, close on stop.
+import * as path from 'node:path';
+import { NoVariantError, loadWithVariants, variantSummary, type BpfObject, type Hook, type Loaded } from '../../bpf';
+import { PM_ERR } from '../../pcp/types';
+import { ModuleUnavailable, type FetchResult, type ModuleContext, type ModuleInstance } from '../../pmda/module';
+import { TaskFilter } from './filter';
+import { Log2Histograms } from './histogram';
+
+export interface HistogramToolOptions {
+  /** Object file name in ctx.paths.bpfDir, e.g. 'runqlat.bpf.o'. */
+  object: string;
+  hooks: Hook[];
+  /** Number of histograms in the object's `hist` map (HIST_MAP(hist, n)). */
+  histograms: number;
+  indomSerial: number;
+  /** Metric item → histogram index. */
+  itemToHistogram: (item: number) => number | undefined;
+  /** Whether the module has the process/cgroup keys (filterConfig()). */
+  filter: boolean;
+  /** Called before start: throw ModuleUnavailable when the tool cannot work here. */
+  precheck?: () => void;
+  /** Extra rodata / autoload settings before load. */
+  configure?: (o: BpfObject) => void;
+}
+
+export class HistogramTool implements ModuleInstance {
+  private loaded: Loaded | null = null;
+  private filter: TaskFilter | null = null;
+  private hist: Log2Histograms | null = null;
+
+  constructor(
+    private readonly ctx: ModuleContext,
+    private readonly opts: HistogramToolOptions,
+  ) {}
+
+  async start(): Promise<void> {
+    this.opts.precheck?.();
+    const filter = this.opts.filter ? TaskFilter.fromConfig(this.ctx.config, this.ctx.log) : null;
+    const file = path.join(this.ctx.paths.bpfDir, this.opts.object);
+    try {
+      this.loaded = loadWithVariants(
+        file,
+        this.opts.hooks,
+        (o) => {
+          filter?.configure(o);
+          this.opts.configure?.(o);
+        },
+        this.ctx.log,
+      );
+    } catch (e) {
+      if (e instanceof NoVariantError) throw new ModuleUnavailable(e.message);
+      throw e;
+    }
+    this.ctx.status.setVariant(variantSummary(this.loaded.chosen));
+    const map = this.loaded.obj.map('hist');
+    if (this.hist) this.hist.rebind(map);
+    else this.hist = new Log2Histograms(map, this.ctx.indom(this.opts.indomSerial), this.opts.histograms);
+    if (filter?.active) {
+      filter.start(this.loaded.obj);
+      this.ctx.log.info({ filter: filter.describe() }, 'filter on');
+    }
+    this.filter = filter;
+  }
+
+  refresh(): void {
+    this.hist?.refresh();
+  }
+
+  fetch(item: number): FetchResult {
+    const h = this.opts.itemToHistogram(item);
+    if (h === undefined) return PM_ERR.PMID;
+    if (!this.hist) return PM_ERR.AGAIN;
+    return this.hist.values(h);
+  }
+
+  /** The live object (tests and benchmarks read it). */
+  get object(): BpfObject | null {
+    return this.loaded?.obj ?? null;
+  }
+
+  get histograms(): Log2Histograms | null {
+    return this.hist;
+  }
+
+  async stop(): Promise<void> {
+    this.filter?.stop();
+    this.filter = null;
+    this.hist?.rebind(null);
+    this.loaded?.obj.close();
+    this.loaded = null;
+  }
+}
