@@ -15,8 +15,7 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-const FORWARDED_REQUEST_HEADERS = ['accept', 'accept-language', 'content-type', 'user-agent'];
-const MAX_BODY = 1 << 20;
+const FORWARDED_REQUEST_HEADERS = ['accept', 'accept-language', 'user-agent'];
 
 export interface ProxyOptions {
   /** pmproxy base URL, e.g. http://localhost:44322 */
@@ -38,37 +37,25 @@ export class PmapiProxy {
 
   handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const method = req.method ?? 'GET';
-    if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') {
-      sendJson(res, 405, { message: `method ${method} is not forwarded to pmproxy (GET, HEAD, POST only)`, success: false });
+    // GET carries every /pmapi parameter (store included). POST is not forwarded: pmproxy 6.0.3
+    // crashes (SIGSEGV in libpcp_web) on a POST /pmapi/store with a form body.
+    if (method !== 'GET' && method !== 'HEAD') {
+      req.resume();
+      res.setHeader('allow', 'GET, HEAD');
+      sendJson(res, 405, { message: `method ${method} is not forwarded to pmproxy: use GET with query parameters`, success: false });
       return;
     }
-    // Read the (small) request body first, so that a request on a kept-alive socket that pmproxy
-    // closed meanwhile can be sent again.
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let tooBig = false;
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > MAX_BODY) tooBig = true;
-      else chunks.push(c);
-    });
-    req.on('end', () => {
-      if (tooBig) {
-        sendJson(res, 413, { message: `request body over ${MAX_BODY} bytes`, success: false });
-        return;
-      }
-      this.forward(req, res, Buffer.concat(chunks), 0);
-    });
+    req.resume();
+    req.on('end', () => this.forward(req, res, 0));
     req.on('error', () => res.destroy());
   }
 
-  private forward(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, attempt: number): void {
+  private forward(req: http.IncomingMessage, res: http.ServerResponse, attempt: number): void {
     const headers: http.OutgoingHttpHeaders = {};
     for (const h of FORWARDED_REQUEST_HEADERS) {
       const v = req.headers[h];
       if (v !== undefined) headers[h] = v;
     }
-    if (body.length > 0) headers['content-length'] = body.length;
     const target = this.opts.target;
     const upstream = http.request({
       protocol: target.protocol,
@@ -99,7 +86,7 @@ export class PmapiProxy {
       }
       // A kept-alive socket that pmproxy closed while idle fails at once; try once on a new one.
       if (upstream.reusedSocket && attempt === 0 && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
-        this.forward(req, res, body, attempt + 1);
+        this.forward(req, res, attempt + 1);
         return;
       }
       const status = err.code === 'ETIMEDOUT' ? 504 : 502;
@@ -109,7 +96,7 @@ export class PmapiProxy {
         unreachable: true,
       });
     });
-    upstream.end(body.length > 0 ? body : undefined);
+    upstream.end();
   }
 }
 
