@@ -4,5 +4,6 @@ import type { ModuleSpec } from '../pmda/module';
 import { biotop } from './biotop';
 import { runqlat } from './runqlat';
 import { tcptop } from './tcptop';
+import { profile } from './profile';
 
-export const MODULES: ModuleSpec[] = [runqlat, biotop, tcptop];
+export const MODULES: ModuleSpec[] = [runqlat, biotop, tcptop, profile];

@@ -125,7 +125,10 @@ describe('perf map', () => {
 
 describe('Symbolizer on a live process', () => {
   const children: { kill(): void }[] = [];
-  afterAll(() => children.forEach((c) => c.kill()));
+  afterAll(() => {
+    children.forEach((c) => c.kill());
+    fs.rmSync(tempDir(), { recursive: true, force: true });
+  });
 
   it('names PIE addresses through /proc/PID/maps, and still names them after the process exits', async () => {
     const bin = compileFixture('nested-burn');

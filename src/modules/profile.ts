@@ -1,0 +1,354 @@
+// profile → bcc.proc.profile (pmdabcc cluster 14, item 0) and, beyond pmdabcc, the continuous
+// bcc.proc.stacks and the sampler's own counters. Timed samples of every CPU's stacks (kernel:
+// bpf/profile.bpf.c), symbolised in the agent (profile/symbolizer.ts), feed two consumers:
+//  - an on-demand session (pmstore bcc.proc.profile start|stop) that yields pmdabcc's JSON
+//    tree, as Vector's "CPU Flame Graph" widget reads it;
+//  - a rolling window of the hottest stacks, one counter instance per stack, named as
+//    grafana-pcp's flame graph processor reads them, for flame graphs without a start button.
+//
+// Stores are refused unless allow_store is set: pmcd lets local clients store, pmproxy is a
+// local client, so any HTTP client that reaches pmproxy could start the sampler.
+import * as path from 'node:path';
+import { NoVariantError, onlineCpus } from '../bpf';
+import { PM_ERR, PM_IN_NULL, PM_SEM, PM_TYPE } from '../pcp/types';
+import { cfg, ConfigError } from '../pmda/config-schema';
+import {
+  ModuleUnavailable,
+  UNITS,
+  type FetchResult,
+  type FetchValue,
+  type MetricSpec,
+  type ModuleContext,
+  type ModuleInstance,
+  type ModuleSpec,
+} from '../pmda/module';
+import { HotStacks } from './profile/hot-stacks';
+import { Sampler } from './profile/sampler';
+import type { Sample } from './profile/sample';
+import { stackInstanceName } from './profile/stack-name';
+import { ProfileTree, profileValue } from './profile/stack-tree';
+import { Symbolizer } from './profile/symbolizer';
+import { filterConfig, TaskFilter } from './shared/filter';
+
+const CLUSTER = 14;
+const INDOM = 14;
+/** How often the kernel maps are drained and symbolised while sampling. */
+const DRAIN_MS = 1000;
+/** A fetch drains first unless a drain ran this recently. */
+const FETCH_DRAIN_MIN_MS = 200;
+
+const ITEM = { profile: 0, stacks: 1, samples: 2, missedUser: 3, missedKernel: 4, lost: 5 } as const;
+
+const STORE_HELP =
+  'pmstore bcc.proc.profile start|stop (refused with PM_ERR_PERMISSION unless allow_store = true in\n' +
+  "the [profile] section). Security: pmcd accepts stores from local clients only, but pmproxy is a\n" +
+  'local client: with allow_store on, any HTTP client that can reach pmproxy (port 44322) can start\n' +
+  'and stop the sampler (GET /pmapi/store). Bind pmproxy to loopback or require authentication first.\n';
+
+const STACKS_HELP =
+  'Samples per stack, cumulative (a counter: take its rate for samples per second). Instances are the\n' +
+  'max_stacks stacks with the most samples in the last `window` seconds; a stack leaving that set is\n' +
+  'dropped from the instance domain and keeps its id (and its count) if it comes back.\n' +
+  'Instance name: "comm,pid" then one frame per line, outermost (main, syscall entry) first, user\n' +
+  'frames before kernel frames, as grafana-pcp\'s flame graph processor splits them (on newline and\n' +
+  'comma). Names contain no ASCII space, because PCP identifies an instance by its name up to the\n' +
+  'first space: spaces inside frames (JIT frames "JS:*fn /x.js:1") and comms are written as U+00A0,\n' +
+  'commas inside them as U+201A, control characters as "?". Frames are function names without\n' +
+  'offsets; "module+0xaddr" when the file has no symbol there, "[unknown]" when nothing is mapped,\n' +
+  '"[Missed User Stack]"/"[Missed Kernel Stack]" when the kernel could not store the stack.\n';
+
+function metric(item: number, name: string, type: MetricSpec['type'], sem: MetricSpec['sem'], indom: number | null, oneline: string, help: string): MetricSpec {
+  return { name, item, type, sem, units: sem === PM_SEM.COUNTER ? UNITS.count : UNITS.none, indom, oneline, help };
+}
+
+export const profile: ModuleSpec = {
+  name: 'profile',
+  cluster: CLUSTER,
+  // 47 samples a second per CPU and a symbolisation pass a second: cheap (bench/profile.bench.ts).
+  defaultEnabled: true,
+  indoms: [
+    {
+      serial: INDOM,
+      oneline: 'hottest sampled stacks of the rolling window',
+      help:
+        'One instance per stack, named "comm,pid\\nframe\\nframe..." outermost frame first; see bcc.proc.stacks.\n' +
+        'Ids are never reused for another stack.\n',
+      labels: { metrictype: 'stacks' },
+    },
+  ],
+  metrics: [
+    metric(
+      ITEM.profile,
+      'bcc.proc.profile',
+      PM_TYPE.STRING,
+      PM_SEM.INSTANT,
+      null,
+      'stack traces',
+      'CPU profile on demand, as pmdabcc: JSON {"status": "stopped|starting|started|stopping", "data": tree}.\n' +
+        'data is null until a profile has been stopped, then the tree of the samples taken between start and\n' +
+        'stop: nodes {"name", "libtype": "user"|"kernel", "value", "children"}, root "root", then the comm, then\n' +
+        'user frames outermost first, then kernel frames; value counts the samples of the whole subtree.\n' +
+        STORE_HELP,
+    ),
+    metric(ITEM.stacks, 'bcc.proc.stacks', PM_TYPE.U64, PM_SEM.COUNTER, INDOM, 'samples per hot stack (continuous flame graph)', STACKS_HELP),
+    metric(
+      ITEM.samples,
+      'bcc.proc.sampler.samples',
+      PM_TYPE.U64,
+      PM_SEM.COUNTER,
+      null,
+      'stack samples taken',
+      'Samples the profile sampler recorded (all CPUs, after the process filter) since the agent started.\n',
+    ),
+    metric(
+      ITEM.missedUser,
+      'bcc.proc.sampler.missed_user_stacks',
+      PM_TYPE.U64,
+      PM_SEM.COUNTER,
+      null,
+      'samples whose user stack could not be stored',
+      'Samples whose user stack the kernel could not store: a hash collision in the stack map (-EEXIST)\n' +
+        'or no room (-ENOMEM); raise stack_storage_size if this grows. A thread without user space (kernel\n' +
+        'threads) has no user stack; that is not counted here.\n',
+    ),
+    metric(
+      ITEM.missedKernel,
+      'bcc.proc.sampler.missed_kernel_stacks',
+      PM_TYPE.U64,
+      PM_SEM.COUNTER,
+      null,
+      'samples whose kernel stack could not be stored',
+      'As missed_user_stacks, for kernel stacks. A sample taken in user mode has no kernel stack; that is\n' + 'not counted here.\n',
+    ),
+    metric(
+      ITEM.lost,
+      'bcc.proc.sampler.lost',
+      PM_TYPE.U64,
+      PM_SEM.COUNTER,
+      null,
+      'samples dropped because the counts map was full',
+      'Samples the kernel could not count because the map of (process, stack) counts was full between two\n' +
+        'drains (it holds stack_storage_size entries and is drained every second).\n',
+    ),
+  ],
+  config: {
+    ...filterConfig(),
+    cpu: cfg.int(-1, { min: -1, max: 8191 }, 'CPU to sample; -1 samples every online CPU.'),
+    sample_frequency: cfg.int(47, { min: 0, max: 100000 }, 'Samples per second on each CPU (pmdabcc default 47); 0 uses sample_period instead.'),
+    sample_period: cfg.int(1000000, { min: 1000, max: 60_000_000_000 }, 'Nanoseconds of CPU time between samples, used when sample_frequency is 0.'),
+    user_stacks_only: cfg.bool(false, 'Collect user stacks only.'),
+    kernel_stacks_only: cfg.bool(false, 'Collect kernel stacks only.'),
+    include_idle: cfg.bool(true, 'Also sample the idle task (swapper, pid 0), as pmdabcc did.'),
+    stack_storage_size: cfg.int(16384, { min: 16, max: 1048576 }, 'Stacks each of the two stack maps holds (one drain interval each); also the size of the counts maps.'),
+    allow_store: cfg.bool(false, 'Accept pmstore bcc.proc.profile start|stop. Off by default: anyone who can reach pmproxy over HTTP can store through it.'),
+    continuous: cfg.bool(true, 'Sample all the time, feeding bcc.proc.stacks; off, the sampler runs only between start and stop.'),
+    window: cfg.int(60, { min: 1, max: 86400 }, 'Seconds of samples that decide which stacks are bcc.proc.stacks instances.'),
+    max_stacks: cfg.int(100, { min: 1, max: 100000 }, 'Most instances of bcc.proc.stacks.'),
+  },
+  create(ctx) {
+    if (ctx.config.user_stacks_only && ctx.config.kernel_stacks_only) {
+      throw new ConfigError('profile', 'kernel_stacks_only', 'cannot be true together with user_stacks_only');
+    }
+    return new Profile(ctx);
+  },
+};
+
+type Status = 'stopped' | 'starting' | 'started' | 'stopping';
+
+class Profile implements ModuleInstance {
+  private sampler: Sampler | null = null;
+  private filter: TaskFilter | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly symbolizer: Symbolizer;
+  private readonly hot: HotStacks;
+  private status: Status = 'stopped';
+  private data: string | null = null;
+  private session: ProfileTree | null = null;
+  private lastDrain = -Infinity;
+  private drainFailures = 0;
+  private readonly totals = { samples: 0, missedUser: 0, missedKernel: 0, lost: 0 };
+
+  constructor(private readonly ctx: ModuleContext) {
+    this.symbolizer = new Symbolizer({ log: ctx.log });
+    this.hot = new HotStacks(ctx.indom(INDOM), {
+      windowMs: (ctx.config.window as number) * 1000,
+      maxStacks: ctx.config.max_stacks as number,
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.ctx.config.continuous) this.startSampling();
+  }
+
+  private cpus(): number[] {
+    const online = onlineCpus();
+    const want = this.ctx.config.cpu as number;
+    if (want === -1) return online;
+    if (!online.includes(want)) throw new ConfigError('profile', 'cpu', `CPU ${want} is not online (online: ${online.join(',')})`);
+    return [want];
+  }
+
+  private startSampling(): void {
+    if (this.sampler) return;
+    const c = this.ctx.config;
+    const filter = TaskFilter.fromConfig(c, this.ctx.log);
+    const sampler = new Sampler({
+      bpfFile: path.join(this.ctx.paths.bpfDir, 'profile.bpf.o'),
+      cpus: this.cpus(),
+      ...((c.sample_frequency as number) > 0 ? { frequency: c.sample_frequency as number } : { period: c.sample_period as number }),
+      userStacksOnly: c.user_stacks_only as boolean,
+      kernelStacksOnly: c.kernel_stacks_only as boolean,
+      includeIdle: c.include_idle as boolean,
+      stackStorageSize: c.stack_storage_size as number,
+      configure: (obj) => filter.configure(obj),
+      log: this.ctx.log,
+    });
+    let variant: string;
+    try {
+      variant = sampler.start();
+    } catch (e) {
+      if (e instanceof NoVariantError) throw new ModuleUnavailable(`software cpu-clock sampling is not available: ${e.message}`);
+      throw e;
+    }
+    filter.start(sampler.objectHandle!);
+    this.sampler = sampler;
+    this.filter = filter;
+    this.ctx.status.setVariant(variant + (filter.active ? ` filter ${filter.describe()}` : ''));
+    this.timer = setInterval(() => this.drainSafely(), DRAIN_MS);
+    this.timer.unref();
+  }
+
+  private stopSampling(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.filter?.stop();
+    this.filter = null;
+    this.sampler?.stop();
+    this.sampler = null;
+    this.hot.clear();
+  }
+
+  private drainSafely(): void {
+    try {
+      this.drain();
+    } catch (e) {
+      // A failing drain must not take the agent down; say so once per burst, not every second.
+      if (this.drainFailures++ % 60 === 0) this.ctx.log.error({ err: e, failures: this.drainFailures }, 'profile drain failed');
+    }
+  }
+
+  /** Move what the kernel sampled into the session and the hot-stack window. */
+  drain(now = Date.now()): void {
+    if (!this.sampler) return;
+    this.lastDrain = now;
+    const { stacks, lost } = this.sampler.drain();
+    if (lost > 0) {
+      this.totals.lost += lost;
+      this.ctx.status.addLost(lost);
+    }
+    this.symbolizer.beginPass(now);
+    for (const r of stacks) {
+      const s: Sample = {
+        pid: r.tgid,
+        comm: r.comm,
+        count: r.count,
+        user: r.user.length ? this.symbolizer.userFrames(r.tgid, r.user).reverse() : [],
+        kernel: r.kernel.length ? this.symbolizer.kernelFrames(r.kernel).reverse() : [],
+        userMissed: r.userMissed,
+        kernelMissed: r.kernelMissed,
+      };
+      this.totals.samples += s.count;
+      if (s.userMissed) this.totals.missedUser += s.count;
+      if (s.kernelMissed) this.totals.missedKernel += s.count;
+      this.hot.add(stackInstanceName(s), s.count);
+      this.session?.add(s);
+    }
+    this.hot.tick(now);
+  }
+
+  refresh(items: ReadonlySet<number>): void {
+    if (items.has(ITEM.profile) && items.size === 1) return;
+    if (Date.now() - this.lastDrain >= FETCH_DRAIN_MIN_MS) this.drainSafely();
+  }
+
+  fetch(item: number): FetchResult {
+    const single = (v: number) => [{ inst: PM_IN_NULL, value: BigInt(v) }];
+    switch (item) {
+      case ITEM.profile:
+        return [{ inst: PM_IN_NULL, value: profileValue(this.status, this.data) }];
+      case ITEM.stacks:
+        return this.hot.values();
+      case ITEM.samples:
+        return single(this.totals.samples);
+      case ITEM.missedUser:
+        return single(this.totals.missedUser);
+      case ITEM.missedKernel:
+        return single(this.totals.missedKernel);
+      case ITEM.lost:
+        return single(this.totals.lost);
+      default:
+        return PM_ERR.PMID;
+    }
+  }
+
+  store(item: number, _inst: number, value: FetchValue): number {
+    if (item !== ITEM.profile) return PM_ERR.PERMISSION;
+    if (!this.ctx.config.allow_store) {
+      this.ctx.log.info({ metric: 'bcc.proc.profile' }, 'store refused: allow_store is off in [profile]');
+      return PM_ERR.PERMISSION;
+    }
+    const cmd = typeof value === 'string' ? value.trim() : '';
+    if (cmd === 'start') return this.startProfile();
+    if (cmd === 'stop') return this.stopProfile();
+    this.ctx.log.warn({ value: String(value) }, 'bcc.proc.profile takes "start" or "stop"');
+    return PM_ERR.BADSTORE;
+  }
+
+  private startProfile(): number {
+    if (this.status !== 'stopped') {
+      this.ctx.log.info({ status: this.status }, 'profile start ignored: already started');
+      return 0;
+    }
+    this.status = 'starting';
+    this.data = null;
+    try {
+      this.startSampling();
+      // Samples from before the start belong to the continuous window only.
+      this.drain();
+    } catch (e) {
+      this.status = 'stopped';
+      this.ctx.log.error({ err: e }, 'profile start failed');
+      return PM_ERR.GENERIC;
+    }
+    this.session = new ProfileTree();
+    this.status = 'started';
+    this.ctx.log.info('profiling started');
+    return 0;
+  }
+
+  private stopProfile(): number {
+    if (this.status !== 'started') {
+      this.ctx.log.info({ status: this.status }, 'profile stop ignored: not started');
+      return 0;
+    }
+    this.status = 'stopping';
+    try {
+      this.drain();
+    } catch (e) {
+      this.ctx.log.error({ err: e }, 'last drain before stop failed; the tree lacks the final second');
+    }
+    const tree = this.session!;
+    this.session = null;
+    this.data = tree.toJson();
+    if (!this.ctx.config.continuous) this.stopSampling();
+    this.status = 'stopped';
+    this.ctx.log.info({ samples: tree.total, nodes: tree.nodeCount }, 'profiling stopped');
+    return 0;
+  }
+
+  async stop(): Promise<void> {
+    this.session = null;
+    this.stopSampling();
+    this.status = 'stopped';
+  }
+}

@@ -1,0 +1,224 @@
+// The profile module against the real kernel (no pmcd): perf_event sampling of known
+// workloads, names in the JSON tree and in bcc.proc.stacks, pmstore start/stop, bounds.
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { profile } from '../../src/modules/profile';
+import { PM_ERR, PM_IN_NULL } from '../../src/pcp/types';
+import { makeModuleContext } from '../../src/pmda/module-context';
+import type { ModuleContext, ModuleInstance } from '../../src/pmda/module';
+import { BPF_DIR, compileFixture, run, sleep, tempDir, testLog, type Running } from './helpers';
+
+const log = testLog('profile-module');
+const client = { slot: 0, ctxid: 0 };
+const ALL = new Set([0, 1, 2, 3, 4, 5]);
+
+beforeAll(() => {
+  execFileSync('make', ['-s', '-C', path.resolve(__dirname, '../../bpf'), '.output/profile.bpf.o']);
+});
+
+let stateN = 0;
+function make(raw: Record<string, string>): { m: ModuleInstance; ctx: ModuleContext } {
+  const stateDir = path.join(tempDir(), `state-${stateN++}`);
+  const ctx = makeModuleContext(profile, { domain: 149, log, paths: { bpfDir: BPF_DIR, stateDir }, raw });
+  return { m: profile.create(ctx), ctx };
+}
+
+function profileJson(m: ModuleInstance): { status: string; data: TreeNode | null } {
+  m.refresh?.(new Set([0]));
+  const r = m.fetch(0, client);
+  if (typeof r === 'number') throw new Error(`fetch failed: ${r}`);
+  expect(r[0].inst).toBe(PM_IN_NULL);
+  return JSON.parse(r[0].value as string);
+}
+
+interface TreeNode {
+  name: string;
+  libtype: string | null;
+  value: number;
+  children: TreeNode[];
+}
+
+/** The nodes called `name` (not below another such node), each with the names above it. */
+function nodesNamed(n: TreeNode, name: string, above: string[] = []): { node: TreeNode; above: string[] }[] {
+  if (n.name === name) return [{ node: n, above }];
+  return n.children.flatMap((c) => nodesNamed(c, name, [...above, n.name]));
+}
+
+function stacks(m: ModuleInstance, ctx: ModuleContext): { name: string; value: bigint }[] {
+  m.refresh?.(ALL);
+  const r = m.fetch(1, client);
+  if (typeof r === 'number') throw new Error(`fetch failed: ${r}`);
+  const d = ctx.indom(14);
+  return r.map(({ inst, value }) => ({ name: d.nameOf(inst)!, value: value as bigint }));
+}
+
+function single(m: ModuleInstance, item: number): bigint {
+  const r = m.fetch(item, client);
+  if (typeof r === 'number') throw new Error(`fetch failed: ${r}`);
+  return r[0].value as bigint;
+}
+
+/** Is `want` a subsequence of `frames` in order, adjacent? */
+function containsRun(frames: string[], want: string[]): boolean {
+  for (let i = 0; i + want.length <= frames.length; i++) if (want.every((w, j) => frames[i + j] === w)) return true;
+  return false;
+}
+
+const running: Running[] = [];
+let instance: ModuleInstance | null = null;
+afterEach(async () => {
+  await instance?.stop();
+  instance = null;
+  for (const r of running.splice(0)) r.child.kill('SIGKILL');
+});
+afterAll(() => fs.rmSync(tempDir(), { recursive: true, force: true }));
+
+describe('profile module on the real kernel', () => {
+  it('puts main → outer_fn → middle_fn → burn_fn, in that order, in the JSON tree and in bcc.proc.stacks', async () => {
+    const bin = compileFixture('nested-burn');
+    const { m, ctx } = make({ allow_store: 'true', sample_frequency: '199' });
+    instance = m;
+    await m.start();
+    expect(profileJson(m)).toEqual({ status: 'stopped', data: null });
+    expect(m.store!(0, PM_IN_NULL, 'start', client)).toBe(0);
+    expect(profileJson(m)).toEqual({ status: 'started', data: null });
+
+    const p = await run(bin, ['2.5']);
+    running.push(p);
+    await p.done;
+
+    expect(m.store!(0, PM_IN_NULL, 'stop', client)).toBe(0);
+    const v = profileJson(m);
+    expect(v.status).toBe('stopped');
+    const root = v.data!;
+    expect(root.name).toBe('root');
+    expect(root.libtype).toBeNull();
+    const comm = root.children.find((c) => c.name === 'nested-burn')!;
+    expect(comm.libtype).toBe('user');
+    // ~2.5 s at 199 Hz of one busy thread is up to ~500 samples; the two CPUs are shared with
+    // whatever else runs, so only ask for enough to make the shape below meaningful.
+    expect(comm.value).toBeGreaterThan(30);
+    // Every burn_fn node, with the names on the way to it; its value counts its subtree.
+    const burns = nodesNamed(comm, 'burn_fn');
+    if (process.env.PROFILE_DEBUG) console.error(burns.map((b) => `${b.node.value} ${b.above.join(';')}`).join('\n'));
+    const burnSamples = burns.reduce((sum, b) => sum + b.node.value, 0);
+    expect(burnSamples / comm.value).toBeGreaterThan(0.8);
+    for (const b of burns) expect(b.above.slice(-3)).toEqual(['main', 'outer_fn', 'middle_fn']);
+    // The tree's value is the subtree's sample count.
+    expect(root.value).toBe(root.children.reduce((s, c) => s + c.value, 0));
+
+    // The same order in the continuous metric's instance names, which start with "comm,pid".
+    const hot = stacks(m, ctx).filter((s) => s.name.startsWith(`nested-burn,${p.pid}\n`));
+    expect(hot.length).toBeGreaterThan(0);
+    const withBurn = hot.filter((s) => s.name.split('\n').includes('burn_fn'));
+    expect(withBurn.length).toBeGreaterThan(0);
+    for (const s of withBurn) {
+      expect(containsRun(s.name.split('\n'), ['main', 'outer_fn', 'middle_fn', 'burn_fn'])).toBe(true);
+      expect(s.name).not.toContain(' ');
+      expect(s.value).toBeGreaterThan(0n);
+    }
+    expect(single(m, 2)).toBeGreaterThanOrEqual(BigInt(comm.value));
+  });
+
+  it('names a JS function of a node script run with --perf-basic-prof', async () => {
+    const script = path.join(tempDir(), 'hot.js');
+    fs.writeFileSync(
+      script,
+      `function spinInJavaScript(n){let x=0;for(let i=0;i<n;i++){x+=Math.sqrt(i)%7}return x}
+       console.log(process.pid);
+       const end=Date.now()+3000;let s=0;while(Date.now()<end)s+=spinInJavaScript(2e5);`,
+    );
+    const p = await run(process.execPath, ['--perf-basic-prof', script]);
+    running.push(p);
+    const { m, ctx } = make({ sample_frequency: '199', process: String(p.pid) });
+    instance = m;
+    await m.start();
+    await p.done;
+    const names = stacks(m, ctx)
+      .filter((s) => s.name.startsWith(`node,${p.pid}\n`))
+      .map((s) => s.name);
+    const js = names.filter((n) => n.includes('spinInJavaScript'));
+    expect(js.length).toBeGreaterThan(0);
+    // The JIT frame is a perf-map name ("JS:*spinInJavaScript /path:1:10") with its spaces as U+00A0.
+    expect(js[0].split('\n').find((f) => f.includes('spinInJavaScript'))).toMatch(/^JS:.spinInJavaScript\u00a0\//);
+  });
+
+  it('refuses stores by default with PM_ERR_PERMISSION and bad commands with PM_ERR_BADSTORE', async () => {
+    const { m } = make({ continuous: 'false' });
+    instance = m;
+    await m.start();
+    expect(m.store!(0, PM_IN_NULL, 'start', client)).toBe(PM_ERR.PERMISSION);
+    expect(m.store!(0, PM_IN_NULL, 'start', client)).toBe(-12387);
+    expect(profileJson(m).status).toBe('stopped');
+    expect(m.store!(1, 0, 'start', client)).toBe(PM_ERR.PERMISSION);
+
+    const { m: open } = make({ continuous: 'false', allow_store: 'yes' });
+    await open.start();
+    try {
+      expect(open.store!(0, PM_IN_NULL, 'begin', client)).toBe(PM_ERR.BADSTORE);
+      // continuous off: the sampler runs only between start and stop.
+      expect(open.store!(0, PM_IN_NULL, 'start', client)).toBe(0);
+      expect(profileJson(open).status).toBe('started');
+      expect(open.store!(0, PM_IN_NULL, 'start', client)).toBe(0); // already started: no change
+      await sleep(300);
+      expect(open.store!(0, PM_IN_NULL, 'stop', client)).toBe(0);
+      const v = profileJson(open);
+      expect(v.status).toBe('stopped');
+      expect(v.data!.name).toBe('root');
+      expect(open.store!(0, PM_IN_NULL, 'stop', client)).toBe(0);
+    } finally {
+      await open.stop();
+    }
+  });
+
+  it('keeps bcc.proc.stacks to max_stacks instances when there are more distinct stacks, ids never reused', async () => {
+    const bin = compileFixture('many-stacks');
+    const p = await run(bin, ['4', '30']);
+    running.push(p);
+    const { m, ctx } = make({ sample_frequency: '499', max_stacks: '5', process: String(p.pid), include_idle: 'false' });
+    instance = m;
+    await m.start();
+    const seen = new Map<number, string>();
+    const distinct = new Set<string>();
+    let maxActive = 0;
+    for (let i = 0; i < 8; i++) {
+      await sleep(500);
+      m.refresh?.(ALL);
+      const r = m.fetch(1, client) as { inst: number; value: FetchValueBig }[];
+      maxActive = Math.max(maxActive, r.length);
+      for (const { inst } of r) {
+        const name = ctx.indom(14).nameOf(inst)!;
+        if (seen.has(inst)) expect(seen.get(inst)).toBe(name);
+        seen.set(inst, name);
+        distinct.add(name);
+      }
+    }
+    await p.done;
+    expect(maxActive).toBe(5);
+    // The bounded set hides stacks that exist: the program ran 30 depths of recursion.
+    const depths = new Set([...distinct].map((n) => n.split('\n').filter((f) => f === 'depth_fn').length));
+    expect(depths.size).toBeGreaterThan(1);
+    expect(distinct.size).toBeGreaterThan(5);
+    expect(single(m, 2)).toBeGreaterThan(100n);
+  });
+
+  it('counts no missed stacks for samples with nothing to walk, and sees kernel frames of a syscall-heavy process', async () => {
+    const dd = await run('sh', ['-c', 'echo $$; exec dd if=/dev/zero of=/dev/null bs=1 count=1000000 2>/dev/null']);
+    running.push(dd);
+    const { m, ctx } = make({ sample_frequency: '499', process: String(dd.pid) });
+    instance = m;
+    await m.start();
+    expect(await dd.done).toBe(0);
+    const names = stacks(m, ctx).filter((s) => s.name.startsWith('dd,'));
+    expect(names.length).toBeGreaterThan(0);
+    // A syscall-heavy dd spends time in the kernel: kernel frames after the user ones.
+    const kernelish = names.filter((s) => s.name.split('\n').some((f) => /^(entry_SYSCALL_64|do_syscall_64|__x64_sys_)/.test(f)));
+    expect(kernelish.length).toBeGreaterThan(0);
+    expect(single(m, 3)).toBe(0n);
+    expect(single(m, 4)).toBe(0n);
+  });
+});
+
+type FetchValueBig = bigint;
