@@ -63,11 +63,6 @@ export class Agent {
     this.startOne(self, {});
   }
 
-  /** The first PDU on the pipe; pmcd abandons an agent that has not sent it within 3 s. */
-  sendCreds(): void {
-    this.opts.write(wire.encodeCreds({ from: process.pid, flags: 0 }));
-  }
-
   /** Start every enabled module, one after another; a failure is recorded and the rest go on. */
   async startModules(): Promise<void> {
     const known = new Set(this.opts.modules.map((m) => m.name));
@@ -150,7 +145,9 @@ export class Agent {
       try {
         r = this.handle(buf);
       } catch (e) {
+        // pmcd is waiting for exactly one reply; a bug here must not cost it a 5 s timeout.
         this.log.error({ err: (e as Error).message, stack: (e as Error).stack }, 'request handler failed');
+        if (expectsReply(buf.readInt32BE(4))) this.replyError(PM_ERR.GENERIC);
         continue;
       }
       if (r instanceof Promise) {
@@ -281,7 +278,11 @@ export class Agent {
       }
       return { pmid: id, type: e.spec.type, values: r };
     });
-    this.reply(wire.encodeResult({ sets }));
+    const onInvalid = (pmid: number, inst: number, reason: string): number => {
+      this.log.error({ metric: this.table.byPmid.get(pmid)?.spec.name, inst, reason }, 'module value cannot be encoded');
+      return PM_ERR.VALUE;
+    };
+    this.reply(wire.encodeResult({ sets, onInvalid }));
   }
 
   private desc(id: number): void {
