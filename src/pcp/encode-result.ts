@@ -3,7 +3,7 @@
 // (value sets at the front, value blocks behind them in reference order). No per-value Buffers.
 import { PduError } from './errors';
 import { PAD_BYTE, PduWriter, pad4 } from './writer';
-import { PDU, PM_TYPE, PM_VAL, type EventArray, type EventParam, type ResultSet, type Value, type ValueSet } from './types';
+import { PDU, PM_TYPE, PM_VAL, pmidString, type EventArray, type EventParam, type ResultSet, type Value, type ValueSet } from './types';
 
 const MISSED = 0x80000000;
 const U64_MAX = 0xffffffffffffffffn;
@@ -282,7 +282,7 @@ function encodeTyped(
     if (!('values' in s)) {
       const code = s.error;
       if (!Number.isInteger(code) || code >= 0) {
-        throw new PduError(NAME, `set[${i}] (pmid ${s.pmid})`, `error code ${code} must be a negative integer`);
+        throw new PduError(NAME, `set[${i}] (pmid ${pmidString(s.pmid)})`, `error code ${code} must be a negative integer`);
       }
       numvals[i] = code;
       setBytes += 8;
@@ -305,7 +305,7 @@ function encodeTyped(
       }
     } catch (e) {
       if (!(e instanceof InvalidValue)) throw e;
-      const where = `pmid ${s.pmid} inst ${e.inst >>> 0}`;
+      const where = `pmid ${pmidString(s.pmid)} inst ${show(e.inst)}`;
       if (!onInvalid) throw new PduError(NAME, where, e.reason);
       const code = onInvalid(s.pmid, e.inst, e.reason);
       if (!Number.isInteger(code) || code >= 0) {

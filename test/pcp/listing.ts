@@ -69,6 +69,8 @@ export function checkAgainstListing(pdu: AnyPdu, lines: string[], raw: Buffer): 
   const byWord = new Map<number, PmValue>();
   let ea: EventArray | null = null;
   let rec = -1;
+  let descIdx = 0;
+  let labelSet: LabelSet | null = null;
   const sets = (pdu.sets ?? []) as ValueSet[];
 
   for (const line of lines) {
@@ -113,9 +115,9 @@ export function checkAgainstListing(pdu: AnyPdu, lines: string[], raw: Buffer): 
       ok(pdu.ctxid === Number(m[1]) && (pdu.pmids as number[]).length === Number(m[2]), line, 'fetch');
     } else if ((m = /^numdescs=(\d+)$/.exec(line))) {
       ok((pdu.descs as unknown[]).length === Number(m[1]), line, 'numdescs');
-      (pdu as { _desc?: number })._desc = 0;
+      descIdx = 0;
     } else if ((m = /^pmid=(\S+) type=(-?\d+) indom=(\S+) sem=(\d+) units=0x([0-9a-f]{8})$/.exec(line))) {
-      const d = (pdu.descs as { pmid: number; vtype: number; indom: number; sem: number; units: Parameters<typeof unitsToWord>[0] }[])[(pdu as { _desc: number })._desc++];
+      const d = (pdu.descs as { pmid: number; vtype: number; indom: number; sem: number; units: Parameters<typeof unitsToWord>[0] }[])[descIdx++];
       ok(pmidStr(d.pmid) === m[1] && d.vtype === Number(m[2]) && d.sem === Number(m[4]) && unitsToWord(d.units) === parseInt(m[5], 16), line, 'descs entry');
       ok(m[3] === indomStr(d.indom) || (m[3] === '0.0' && d.indom === 0), line, 'descs indom');
     } else if ((m = /^pmid=(\S+)$/.exec(line))) {
@@ -150,9 +152,9 @@ export function checkAgainstListing(pdu: AnyPdu, lines: string[], raw: Buffer): 
       const json = pyAfter(line, `len=${m[5]} `).toString();
       ok(s.inst === instOf(m[2]) && Object.keys(s.labels).length === Number(m[3]), line, 'label set');
       ok(Number(m[3]) === 0 ? json === '' : canonicalLabelJson(s.labels).json === json, line, 'label JSON');
-      (pdu as { _set?: LabelSet })._set = s;
+      labelSet = s;
     } else if ((m = /^label\[(\d+)\] name@(\d+)\+(\d+)=(b'[^']*') flags=0x([0-9a-f]{2}) value@(\d+)\+(\d+)=/.exec(line))) {
-      const s = (pdu as unknown as { _set: LabelSet })._set;
+      const s = labelSet!;
       const name = readPyLiteral(m[4], 0).bytes.toString();
       const valueText = pyAfter(line, `value@${m[6]}+${m[7]}=`).toString();
       ok(name in s.labels && JSON.stringify(s.labels[name]) === valueText, line, 'label entry');
