@@ -74,3 +74,14 @@ describe('StackWindow', () => {
     expect(w.liveIds().has(3)).toBe(false);
   });
 });
+
+describe("the agent's stack names", () => {
+  it('keeps U+00A0 (the agent writes spaces that way) inside the comm', () => {
+    expect(parseStackInstance('Web\u00a0Content,12\nJS:*fn\u00a0/app/x.js:3\nmain')).toEqual({
+      comm: 'Web\u00a0Content',
+      pid: 12,
+      frames: ['JS:*fn\u00a0/app/x.js:3', 'main'],
+    });
+    expect(parseStackInstance('dd\u00a0x,5\nf')?.comm).toBe('dd\u00a0x');
+  });
+});

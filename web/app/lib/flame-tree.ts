@@ -17,7 +17,9 @@ export interface FlameNode {
   libtype?: string;
 }
 
-const FIRST_LINE = /^(?:([#@]?[0-9a-fA-F]{1,16}:?)\s+)?(.*?),\s*(\d+),?$/;
+// The id token is separated by ASCII spaces only: the agent writes spaces inside comms and frames
+// as U+00A0, which \s would also match.
+const FIRST_LINE = /^(?:([#@]?[0-9a-fA-F]{1,16}:?) +)?(.*?), *(\d+),?$/;
 
 export function parseStackInstance(name: string): ParsedStack | null {
   const lines = name.split('\n');

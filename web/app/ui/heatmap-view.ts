@@ -3,7 +3,7 @@
 // colour legend and a hover read-out. SVG carries only the axes.
 import { axisBottom, axisLeft, axisRight } from 'd3-axis';
 import { scaleLinear, scaleSequentialLog, scaleTime } from 'd3-scale';
-import { interpolateInferno } from 'd3-scale-chromatic';
+import { interpolateYlOrRd } from 'd3-scale-chromatic';
 import { select } from 'd3-selection';
 import type { Bucket } from '../lib/buckets';
 import { formatClock, formatMicros, formatMicrosShort, formatRate } from '../lib/format';
@@ -13,9 +13,9 @@ import { h } from './dom';
 const MARGIN = { top: 8, right: 84, bottom: 26, left: 58 };
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
-// Inferno runs from black to pale yellow; start a little in so that the faintest cells still
-// stand out from the blank background.
-const colour = (t: number) => interpolateInferno(0.12 + 0.85 * t);
+// More events = darker, on a light background; start a little in so that the faintest cells
+// still stand out from the blank (no events) background.
+const colour = (t: number) => interpolateYlOrRd(0.15 + 0.85 * t);
 
 function bucketLabel(b: Bucket): string {
   const lo = Number.isFinite(b.lo) ? formatMicros(b.lo) : '-∞';
@@ -97,7 +97,11 @@ export class HeatmapView {
     const rows = this.rows;
     const max = s ? s.maxRate() : 0;
     const min = s ? s.minPositiveRate() : 0;
-    const c = scaleSequentialLog(colour).domain([Math.max(min, max / 1e4, 1e-3), Math.max(max, min * 1.0001, 1e-3 * 1.0001)]).clamp(true);
+    // Log colour scale over at most four decades, and at least one so a single value has a range.
+    const top = Math.max(max, 1e-3);
+    const c = scaleSequentialLog(colour)
+      .domain([Math.min(Math.max(min, top / 1e4), top / 10), top])
+      .clamp(true);
     let cells = 0;
     if (s && rows.length > 0) {
       const rh = ph / rows.length;

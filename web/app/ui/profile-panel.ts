@@ -58,7 +58,7 @@ export class ProfilePanel implements Panel {
       if (e instanceof StoreRefused) {
         this.showMessage(
           e.permission
-            ? `The agent did not allow "${action}": ${e.reason}. Storing to ${PROFILE} is refused by pmcd or by the agent's configuration (profile control off); the continuous flame graph above needs no store.`
+            ? `The agent did not allow "${action}": ${e.reason}. Profile start/stop is off unless allow_store = true is set in the [profile] section of the agent's ebpf.conf (and pmcd accepts stores only from local clients). The continuous flame graph above needs no store.`
             : `"${action}" failed: ${e.reason}`,
         );
       } else {

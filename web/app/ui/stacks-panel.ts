@@ -63,7 +63,9 @@ export class StacksPanel implements Panel {
     }
     const values = numericValues(snap.values.get(STACKS));
     const cur = { t: snap.t, values };
-    const { rates, resets } = counterRates(this.prev, cur, { newInstancesFromZero: true });
+    // A stack that leaves the agent's hot set and comes back keeps its id and its count, so an
+    // instance missing from the previous fetch has no rate yet (its value is not "since then").
+    const { rates, resets } = counterRates(this.prev, cur);
     this.prev = cur;
     if (resets.length === 0) this.window.push(snap.t, rates);
     if (snap.t - this.lastPrune > 30) {
