@@ -4,7 +4,7 @@
 // separate on purpose.
 import * as fs from 'node:fs';
 import type { Logger } from 'pino';
-import { BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BTF_KIND, C, L, lastErrno, type NativePtr } from './libbpf';
+import { BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BTF_KIND, C, L, lastErrno, readU32s, type NativePtr } from './libbpf';
 import { errnoName } from './errors';
 
 const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
@@ -78,6 +78,25 @@ export const kernelFeatures = {
       btfCache.set(key, v);
     }
     return v;
+  },
+
+  /**
+   * Number of arguments a raw tracepoint passes to BPF (its btf_trace_<tp> typedef's prototype
+   * minus the leading `void *` context), or null when unknown. Tracepoint signatures change
+   * across kernels, e.g. block_rq_issue went from (q, rq) to (rq) in 5.11.
+   */
+  btfTracepointArgs(tp: string): number | null {
+    const btf = vmlinuxBtf();
+    if (!btf) return null;
+    let id = L.btf__find_by_name_kind(btf, `btf_trace_${tp}`, BTF_KIND.TYPEDEF);
+    // typedef → pointer → function prototype; each hop's target type id is the third word.
+    for (let hop = 0; id > 0 && hop < 3; hop++) {
+      const [, info, next] = readU32s(L.btf__type_by_id(btf, id), 3);
+      const kind = (info >>> 24) & 0x1f;
+      if (kind === BTF_KIND.FUNC_PROTO) return Math.max(0, (info & 0xffff) - 1);
+      id = next;
+    }
+    return null;
   },
 
   /** vmlinux BTF exists at all (tp_btf and CO-RE need it). */

@@ -168,5 +168,5 @@ export const BPF_MAP_TYPE = {
 } as const;
 export const BPF_PROG_TYPE_TRACING = 26;
 export const BPF_TRACE_FENTRY = 24;
-export const BTF_KIND = { INT: 1, STRUCT: 4, TYPEDEF: 8, FUNC: 12, VAR: 14, DATASEC: 15 } as const;
+export const BTF_KIND = { INT: 1, PTR: 2, STRUCT: 4, TYPEDEF: 8, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15 } as const;
 export const LIBBPF_PRINT_LEVEL = { WARN: 0, INFO: 1, DEBUG: 2 } as const;

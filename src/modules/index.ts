@@ -1,9 +1,10 @@
 // Every tool module the agent knows, in pmdabcc's cluster order. Each module file exports one
 // ModuleSpec (or several, for fsdist). Helpers append their import and entry here.
 import type { ModuleSpec } from '../pmda/module';
+import { biolatency } from './biolatency';
 import { biotop } from './biotop';
 import { runqlat } from './runqlat';
 import { tcptop } from './tcptop';
 import { profile } from './profile';
 
-export const MODULES: ModuleSpec[] = [runqlat, biotop, tcptop, profile];
+export const MODULES: ModuleSpec[] = [biolatency, runqlat, biotop, tcptop, profile];

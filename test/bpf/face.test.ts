@@ -79,6 +79,12 @@ describe('kernelFeatures', () => {
     expect(kernelFeatures.hasBtfType('vfs_read', 'func')).toBe(true);
   });
 
+  it('counts raw tracepoint arguments from BTF', () => {
+    expect(kernelFeatures.btfTracepointArgs('sched_switch')).toBe(4); // preempt, prev, next, prev_state (5.18+)
+    expect(kernelFeatures.btfTracepointArgs('sched_wakeup')).toBe(1);
+    expect(kernelFeatures.btfTracepointArgs('pmda_ebpf_no_such_event')).toBeNull();
+  });
+
   it('finds classic tracepoints in tracefs', () => {
     expect(kernelFeatures.hasTracepoint('sched', 'sched_switch')).toBe(true);
     expect(kernelFeatures.hasTracepoint('sched', 'pmda_ebpf_nope')).toBe(false);
