@@ -1,0 +1,114 @@
+// Dashboard benchmark: (1) page load to the first heat map with events, (2) the browser's CPU
+// while the page refreshes every second with every panel open, from Chromium's own performance
+// metrics (CDP Performance.getMetrics: main-thread task, script, layout and style time).
+// Real pmproxy, real agent, real workloads (burner, exec storm, dd, loopback transfers).
+// Run: npm run build && node dist/bench/web.bench.js   (env: PMPROXY_URL, WEB_BENCH_SECONDS)
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { launchChromium } from './web-browser';
+import { loopbackTransfer, startCpuBurner, startDd, startExecStorm, type Running } from './web-workloads';
+
+const PMPROXY = process.env.PMPROXY_URL ?? 'http://localhost:44322';
+const SECONDS = Number(process.env.WEB_BENCH_SECONDS ?? 20);
+const LOADS = 3;
+const MAIN = path.resolve(__dirname, '..', 'web', 'server', 'main.js');
+
+function startDashboard(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [MAIN, '--pmproxy', PMPROXY, '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /dashboard on (http:\/\/\S+)/.exec(out);
+      if (m) resolve({ child, url: m[1]! });
+    });
+    child.on('exit', (code) => reject(new Error(`dashboard exited with ${code} (built? npm run build:web)`)));
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  const workloads: Running[] = [startCpuBurner(), startExecStorm(`web-bench-${process.pid}`, 100_000, 20), startDd()];
+  const { child, url } = await startDashboard();
+  const b = await launchChromium();
+  let transfers = true;
+  const lines: string[] = [];
+  try {
+    // Keep tcplife/tcptop busy: one 1 MB loopback transfer after another.
+    void (async () => {
+      while (transfers) await loopbackTransfer(1_000_000, 1).catch(() => undefined);
+    })();
+
+    // (1) load → first heat map with events (needs two fetches: a rate needs two counts)
+    const loads: { connected: number; heatmap: number }[] = [];
+    for (let i = 0; i < LOADS; i++) {
+      const page = await b.context.newPage();
+      await page.setViewportSize({ width: 1400, height: 1000 });
+      const t0 = Date.now();
+      await page.goto(`${url}?refresh=1`);
+      await page.waitForFunction("document.body.dataset.conn === 'ok'", undefined, { timeout: 30_000 });
+      const connected = Date.now() - t0;
+      await page.waitForFunction("Number(document.querySelector('#runqlat .heatmap')?.getAttribute('data-cells') ?? 0) > 0", undefined, {
+        timeout: 30_000,
+        polling: 20,
+      });
+      loads.push({ connected, heatmap: Date.now() - t0 });
+      await page.close();
+    }
+
+    // (2) CPU while refreshing every second with all panels open
+    const page = await b.context.newPage();
+    await page.setViewportSize({ width: 1400, height: 1000 });
+    await page.goto(`${url}?refresh=1`);
+    await page.waitForFunction('Number(document.body.dataset.polls ?? 0) >= 3', undefined, { timeout: 30_000 });
+    // Browser-side code as strings: this file is compiled without the DOM library.
+    await page.evaluate("document.querySelectorAll('details.panel').forEach((d) => { d.open = true; })");
+    await page.waitForTimeout(3000);
+    const cdp = await b.context.newCDPSession(page);
+    await cdp.send('Performance.enable', { timeDomain: 'timeTicks' });
+    const read = async () => {
+      const { metrics } = (await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] };
+      return Object.fromEntries(metrics.map((m) => [m.name, m.value]));
+    };
+    const polls0 = Number(await page.getAttribute('body', 'data-polls'));
+    const m0 = await read();
+    await page.waitForTimeout(SECONDS * 1000);
+    const m1 = await read();
+    const polls1 = Number(await page.getAttribute('body', 'data-polls'));
+    const wall = m1.Timestamp! - m0.Timestamp!;
+    const pct = (k: string) => ((100 * (m1[k]! - m0[k]!)) / wall).toFixed(1);
+    const perPoll = (k: string) => (((m1[k]! - m0[k]!) * 1000) / Math.max(1, polls1 - polls0)).toFixed(1);
+    const frames = await page.evaluate<number>("document.querySelectorAll('#flame g.frame').length");
+    const rows = await page.evaluate<number>("document.querySelectorAll('table.data tbody tr:not(.empty)').length");
+
+    lines.push(
+      `dashboard (Chromium ${b.context.browser()?.version() ?? '?'}, ${PMPROXY}, 1400x1000)`,
+      `page load -> connected          median ${median(loads.map((l) => l.connected))} ms   (${loads.map((l) => l.connected).join(', ')})`,
+      `page load -> first heat map     median ${median(loads.map((l) => l.heatmap))} ms   (${loads.map((l) => l.heatmap).join(', ')}; 2 fetches 1 s apart needed for a rate)`,
+      `refreshing every 1 s, all panels open, ${wall.toFixed(1)} s, ${polls1 - polls0} refreshes, ${frames} flame frames, ${rows} table rows:`,
+      `  main-thread busy (TaskDuration)   ${pct('TaskDuration')} % of one core   ${perPoll('TaskDuration')} ms per refresh`,
+      `  script (ScriptDuration)           ${pct('ScriptDuration')} %             ${perPoll('ScriptDuration')} ms per refresh`,
+      `  layout + style                    ${(Number(pct('LayoutDuration')) + Number(pct('RecalcStyleDuration'))).toFixed(1)} %`,
+      `  JS heap used                      ${(m1.JSHeapUsedSize! / 1048576).toFixed(1)} MiB (was ${(m0.JSHeapUsedSize! / 1048576).toFixed(1)} MiB)`,
+      `  DOM nodes                         ${m1.Nodes}`,
+    );
+  } finally {
+    transfers = false;
+    for (const w of workloads) w.stop();
+    await b.close();
+    child.kill('SIGTERM');
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (e: Error) => {
+    process.stderr.write(`web bench failed: ${e.message}\n`);
+    process.exit(1);
+  },
+);
