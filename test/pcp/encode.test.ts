@@ -160,6 +160,30 @@ describe('encodeResult: every PM_TYPE', () => {
   });
 });
 
+describe('encodeResult: output memory', () => {
+  it('a reply is never overwritten by later replies, across many slab refills', () => {
+    const make = (k: number): ResultSet[] => [{ pmid: P(3), type: PM_TYPE.U64, values: [...Array(64).keys()].map((i) => ({ inst: i, value: BigInt(k * 1000 + i) })) }];
+    const kept: [Buffer, Buffer][] = [];
+    for (let k = 0; k < 2000; k++) {
+      const b = encodeResult(make(k));
+      if (k % 97 === 0) kept.push([b, Buffer.from(b)]);
+    }
+    expect(kept.length).toBeGreaterThan(20);
+    for (const [live, copy] of kept) expect(live.equals(copy)).toBe(true);
+    const last = decodeResult(kept[kept.length - 1][0]);
+    expect(last.sets[0].values[63].value).toBe(BigInt(1940 * 1000 + 63));
+  });
+
+  it('replies larger than a quarter slab get memory of their own and decode', () => {
+    const big = 'x'.repeat(2000);
+    const b = encodeResult([{ pmid: P(6), type: PM_TYPE.STRING, values: [...Array(64).keys()].map((i) => ({ inst: i, value: `${i}${big}` })) }]);
+    expect(b.length).toBeGreaterThan(64 * 1024);
+    expect(b.byteOffset).toBe(0);
+    const r = decodeResult(b);
+    expect(r.sets[0].values[63].value).toBe(`63${big}`);
+  });
+});
+
 describe('encodeResult: values the type cannot carry', () => {
   const bad: [string, ResultSet, RegExp][] = [
     ['U32 negative', { pmid: P(1), type: PM_TYPE.U32, values: [{ inst: 3, value: -1 }] }, /PDU_RESULT: pmid 149\.0\.1 inst 3: value -1 cannot be sent as PM_TYPE_U32/],
