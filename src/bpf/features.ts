@@ -137,21 +137,46 @@ export const kernelFeatures = {
   hasKsym(name: string): boolean {
     let v = ksymCache.get(name);
     if (v === undefined) {
-      v = false;
-      let text = '';
-      try {
-        text = fs.readFileSync('/proc/kallsyms', 'latin1');
-      } catch {
-        text = '';
-      }
-      // Lines are "addr type name[\t[module]]"; match the whole name field.
-      const re = new RegExp(`^[0-9a-f]+ \\w ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?:\\t|$)`, 'm');
-      v = re.test(text);
+      const text = kallsyms();
+      // Lines are "addr type name" or "addr type name\t[module]": match the whole name field.
+      v = text.includes(` ${name}\n`) || text.includes(` ${name}\t`);
       ksymCache.set(name, v);
     }
     return v;
   },
 };
+
+let kallsymsText: string | null = null;
+/** /proc/kallsyms (5+ MB), kept only briefly: lookups come in a burst while modules start. */
+function kallsyms(): string {
+  if (kallsymsText === null) {
+    kallsymsText = readProcFile('/proc/kallsyms');
+    setTimeout(() => (kallsymsText = null), 2000).unref();
+  }
+  return kallsymsText;
+}
+
+/** Read a /proc file in large chunks (readFileSync sees size 0 and grows its buffer slowly). */
+function readProcFile(file: string): string {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return '';
+  }
+  try {
+    const chunks: Buffer[] = [];
+    for (;;) {
+      const b = Buffer.allocUnsafe(1 << 20);
+      const n = fs.readSync(fd, b, 0, b.length, null);
+      if (n <= 0) break;
+      chunks.push(b.subarray(0, n));
+    }
+    return Buffer.concat(chunks).toString('latin1');
+  } finally {
+    fs.closeSync(fd);
+  }
+}
 
 /** Free the cached vmlinux BTF (several MB) once every module has chosen its variants. */
 export function releaseFeatureCaches(): void {

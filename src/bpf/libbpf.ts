@@ -56,6 +56,14 @@ export const L = {
     prog: Ptr,
     pfd: number,
   ) => Ptr,
+  bpf_program__set_attach_target: lib.func(
+    'int bpf_program__set_attach_target(void *prog, int attach_prog_fd, const char *attach_func_name)',
+  ) as (prog: Ptr, fd: number, func: string) => number,
+  bpf_program__attach_kprobe: lib.func('void *bpf_program__attach_kprobe(void *prog, bool retprobe, const char *func_name)') as (
+    prog: Ptr,
+    retprobe: boolean,
+    func: string,
+  ) => Ptr,
   bpf_link__destroy: lib.func('int bpf_link__destroy(void *link)') as (link: Ptr) => number,
 
   bpf_map__name: lib.func('const char *bpf_map__name(void *map)') as (map: Ptr) => string,

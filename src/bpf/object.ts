@@ -127,6 +127,15 @@ export class BpfObject {
     return L.bpf_program__autoload(this.prog(program));
   }
 
+  /**
+   * Target kernel function of an fentry/fexit program declared as bare SEC("fentry") (one
+   * program serving several functions, chosen at run time); before load.
+   */
+  setAttachTarget(program: string, func: string): void {
+    const rc = L.bpf_program__set_attach_target(this.prog(program), 0, func);
+    if (rc < 0) throw new BpfError('set attach target', rc, `program ${program} → ${func}`, this.loaded ? 'the object is already loaded' : undefined);
+  }
+
   /** Variables of an internal data section (.rodata, .bss, .data) by name, from the object's BTF. */
   private varsOf(section: string): Map<string, VarInfo> {
     let vars = this.sections.get(section);
@@ -246,6 +255,19 @@ export class BpfObject {
     const p = this.prog(program);
     const desc = `program ${program} (${L.bpf_program__section_name(p)})`;
     const { result, messages } = captureWarnings(() => L.bpf_program__attach(p));
+    if (!result) {
+      const err = new BpfError('attach', lastErrno(), desc, messages.at(-1));
+      err.program = program;
+      throw err;
+    }
+    return this.track(result, desc);
+  }
+
+  /** Attach a kprobe (or kretprobe) program declared as bare SEC("kprobe") to `func`. */
+  attachKprobe(program: string, func: string, retprobe = false): BpfLink {
+    const p = this.prog(program);
+    const desc = `program ${program} (${retprobe ? 'kretprobe' : 'kprobe'}/${func})`;
+    const { result, messages } = captureWarnings(() => L.bpf_program__attach_kprobe(p, retprobe, func));
     if (!result) {
       const err = new BpfError('attach', lastErrno(), desc, messages.at(-1));
       err.program = program;

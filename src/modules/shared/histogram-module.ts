@@ -15,8 +15,9 @@ export interface HistogramToolOptions {
   /** Number of histograms in the object's `hist` map (HIST_MAP(hist, n)). */
   histograms: number;
   indomSerial: number;
-  /** Metric item → histogram index. */
-  itemToHistogram: (item: number) => number | undefined;
+  /** Metric item → histogram index; null for an item of this module that has no values now
+   *  (e.g. an operation switched off in the config); undefined for an unknown item. */
+  itemToHistogram: (item: number) => number | null | undefined;
   /** Whether the module has the process/cgroup keys (filterConfig()). */
   filter: boolean;
   /** Called before start: throw ModuleUnavailable when the tool cannot work here. */
@@ -44,6 +45,9 @@ export class HistogramTool implements ModuleInstance {
         file,
         this.opts.hooks,
         (o) => {
+          // Programs outside the hooks (variants of switched-off operations) stay unloaded.
+          const named = new Set(this.opts.hooks.flatMap((h) => h.variants.flatMap((v) => v.programs)));
+          for (const p of o.programNames()) if (!named.has(p)) o.setAutoload(p, false);
           filter?.configure(o);
           this.opts.configure?.(o);
         },
@@ -71,6 +75,7 @@ export class HistogramTool implements ModuleInstance {
   fetch(item: number): FetchResult {
     const h = this.opts.itemToHistogram(item);
     if (h === undefined) return PM_ERR.PMID;
+    if (h === null) return [];
     if (!this.hist) return PM_ERR.AGAIN;
     return this.hist.values(h);
   }
