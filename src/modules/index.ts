@@ -6,8 +6,7 @@ import { biotop } from './biotop';
 import { execsnoop } from './execsnoop';
 import { runqlat } from './runqlat';
 import { tcplife } from './tcplife';
-import { tcpretrans } from './tcpretrans';
 import { tcptop } from './tcptop';
 import { profile } from './profile';
 
-export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, execsnoop, tcpretrans, biotop, tcptop, profile];
+export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, execsnoop, biotop, tcptop, profile];
