@@ -4,9 +4,10 @@ import type { ModuleSpec } from '../pmda/module';
 import { biolatency } from './biolatency';
 import { biotop } from './biotop';
 import { execsnoop } from './execsnoop';
+import { ext4dist, xfsdist, zfsdist } from './fsdist';
 import { runqlat } from './runqlat';
 import { tcplife } from './tcplife';
 import { tcptop } from './tcptop';
 import { profile } from './profile';
 
-export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, execsnoop, biotop, tcptop, profile];
+export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, biotop, tcptop, profile];
