@@ -7,7 +7,8 @@ import { execsnoop } from './execsnoop';
 import { ext4dist, xfsdist, zfsdist } from './fsdist';
 import { runqlat } from './runqlat';
 import { tcplife } from './tcplife';
+import { tcpretrans } from './tcpretrans';
 import { tcptop } from './tcptop';
 import { profile } from './profile';
 
-export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, biotop, tcptop, profile];
+export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile];

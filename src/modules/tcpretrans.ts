@@ -1,0 +1,243 @@
+// tcpretrans → bcc.io.net.tcp.retrans.count (pmdabcc cluster 9): TCP retransmits per flow,
+// one instance per flow named as pmdabcc names it, "<saddr>:<lport>::<daddr>:<dport>".
+//
+// pmdabcc added an instance for every flow that ever retransmitted and never removed one, so
+// the set grew without bound on a busy host, and its flow_count option was ignored. Here the
+// instance set holds at most flow_count flows, the ones that retransmitted most recently;
+// a flow also leaves the set when it has not retransmitted for flow_idle seconds. A flow that
+// leaves keeps its instance id (ids are never given to another flow), and if it retransmits
+// again it comes back under that id with its count continued, so the counter never goes back.
+// Kernel side: bpf/tcpretrans.bpf.c counts into a hash map; each refresh reads it in one batch.
+import * as path from 'node:path';
+import { NoVariantError, kernelFeatures, loadWithVariants, type BpfMap, type Hook, type Loaded } from '../bpf';
+import { DropCounter } from '../bpf/ringbuf';
+import { PM_ERR, PM_SEM, PM_TYPE } from '../pcp/types';
+import { cfg } from '../pmda/config-schema';
+import type { InstanceDomain } from '../pmda/indom';
+import { ModuleUnavailable, UNITS, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
+import { formatAddress } from './tcptop';
+
+const CLUSTER = 9;
+const INDOM = 9;
+
+// struct flow_key in tcpretrans.bpf.c
+const K_FAMILY = 0;
+const K_LPORT = 2;
+const K_DPORT = 4;
+const K_SADDR = 8;
+const K_DADDR = 24;
+export const FLOW_KEY_SIZE = 40;
+
+/** pmdabcc's instance name for a flow key. */
+export function flowName(keys: Buffer, off: number): string {
+  const family = keys.readUInt16LE(off + K_FAMILY);
+  const saddr = formatAddress(family, keys, off + K_SADDR);
+  const daddr = formatAddress(family, keys, off + K_DADDR);
+  return `${saddr}:${keys.readUInt16LE(off + K_LPORT)}::${daddr}:${keys.readUInt16LE(off + K_DPORT)}`;
+}
+
+interface Flow {
+  name: string;
+  id: number;
+  /** Retransmits counted for this flow since the agent started (the exported counter). */
+  total: bigint;
+  /** The kernel map's value at the last read (it counts from the entry's creation). */
+  kernel: bigint;
+  /** When the count last rose (ms). */
+  active: number;
+  /** The kernel map key, to delete the entry when the flow leaves the set. */
+  key: Buffer;
+}
+
+/**
+ * The bounded per-flow counter set, without the kernel: fed (flow name, kernel count) pairs,
+ * it keeps the flow_count most recently active flows as instances.
+ */
+export class FlowTable {
+  private readonly live = new Map<string, Flow>();
+  /** Totals of flows that left the set, so a returning flow continues its counter. Bounded. */
+  private readonly retired = new Map<string, bigint>();
+
+  constructor(
+    private readonly indom: InstanceDomain,
+    readonly flowCount: number,
+    readonly idleMs: number,
+    private readonly retiredMax = 65536,
+  ) {}
+
+  /** One kernel map entry as read now. Returns true if its count rose. */
+  observe(name: string, kernelCount: bigint, key: Buffer, now: number): boolean {
+    let f = this.live.get(name);
+    if (!f) {
+      const base = this.retired.get(name) ?? 0n;
+      this.retired.delete(name);
+      f = { name, id: this.indom.ensure(name), total: base, kernel: 0n, active: now, key: Buffer.from(key) };
+      this.live.set(name, f);
+    }
+    // A smaller kernel count means the entry was deleted and re-created: it counts from 0.
+    const delta = kernelCount >= f.kernel ? kernelCount - f.kernel : kernelCount;
+    f.kernel = kernelCount;
+    if (delta === 0n) return false;
+    f.total += delta;
+    f.active = now;
+    this.indom.ensure(name);
+    return true;
+  }
+
+  /**
+   * Drop flows idle for idleMs and, beyond flow_count, the least recently active ones. Returns
+   * the kernel keys of the dropped flows (their map entries should go too).
+   */
+  prune(now: number): Buffer[] {
+    const gone: Flow[] = [];
+    if (this.idleMs > 0) for (const f of this.live.values()) if (now - f.active >= this.idleMs) gone.push(f);
+    for (const f of gone) this.live.delete(f.name);
+    if (this.live.size > this.flowCount) {
+      const byAge = [...this.live.values()].sort((a, b) => a.active - b.active || Number(a.total - b.total));
+      for (const f of byAge.slice(0, this.live.size - this.flowCount)) {
+        this.live.delete(f.name);
+        gone.push(f);
+      }
+    }
+    for (const f of gone) {
+      this.indom.deactivate(f.id);
+      this.retired.set(f.name, f.total);
+      if (this.retired.size > this.retiredMax) this.retired.delete(this.retired.keys().next().value!);
+    }
+    return gone.map((f) => f.key);
+  }
+
+  values(): { inst: number; value: bigint }[] {
+    return [...this.live.values()].sort((a, b) => a.id - b.id).map((f) => ({ inst: f.id, value: f.total }));
+  }
+
+  get size(): number {
+    return this.live.size;
+  }
+}
+
+export const TCPRETRANS_VARIANTS = ['tp_btf', 'tracepoint', 'kprobe'] as const;
+
+export const tcpretrans: ModuleSpec = {
+  name: 'tcpretrans',
+  cluster: CLUSTER,
+  // Fires only on retransmits: next to no cost.
+  defaultEnabled: true,
+  indoms: [
+    {
+      serial: INDOM,
+      oneline: 'TCP flows that retransmitted recently',
+      help:
+        'One instance per TCP flow, named "<saddr>:<lport>::<daddr>:<dport>" as in pmdabcc. At most flow_count flows, the ones that ' +
+        'retransmitted most recently; a flow idle for flow_idle seconds leaves the set. Ids are never reused for another flow.\n',
+    },
+  ],
+  metrics: [
+    {
+      name: 'bcc.io.net.tcp.retrans.count',
+      item: 0,
+      type: PM_TYPE.U64,
+      sem: PM_SEM.COUNTER,
+      units: UNITS.count,
+      indom: INDOM,
+      oneline: 'retransmits',
+      help:
+        'TCP segments retransmitted on this flow since the agent started (tcp:tcp_retransmit_skb, per retransmitted skb; ' +
+        'with include_tlp, tail loss probes too). A flow that leaves the instance set and comes back continues its count.\n',
+    },
+  ],
+  config: {
+    include_tlp: cfg.bool(false, 'Also count tail loss probes. Needs a kprobe on tcp_send_loss_probe (no tracepoint exists); where kprobes are unavailable the module runs without it and says so in its status.'),
+    flow_count: cfg.int(20, { min: 1, max: 100000 }, 'Most flows exported (instances): the ones that retransmitted most recently.'),
+    flow_idle: cfg.int(600, { min: 0, max: 86400 * 7 }, 'Seconds without a retransmit after which a flow leaves the instance set (0: only flow_count limits it).'),
+    buffer_page_count: cfg.int(64, { min: 1, max: 262144 }, 'Accepted for pmdabcc compatibility; unused (counts are read from a map, not a buffer).'),
+    variant: cfg.enumOf('auto', ['auto', ...TCPRETRANS_VARIANTS], 'Attach variant: auto picks the best this kernel supports; naming one forces it (diagnosis).'),
+  },
+  create: (ctx) => new Tcpretrans(ctx),
+};
+
+function kprobe(fn: string): () => true | string {
+  return () => (!kernelFeatures.kprobesAvailable() ? 'kprobes are not available (no kprobe PMU or kprobe_events)' : kernelFeatures.hasKsym(fn) || `kernel has no symbol ${fn}`);
+}
+
+export function tcpretransHooks(variant = 'auto'): Hook[] {
+  const all = [
+    {
+      name: 'tp_btf',
+      programs: ['retrans_btf'],
+      available: () => kernelFeatures.hasBtfType('btf_trace_tcp_retransmit_skb', 'typedef') || 'kernel BTF has no tracepoint tcp_retransmit_skb',
+    },
+    { name: 'tracepoint', programs: ['retrans_tp'], available: () => kernelFeatures.hasTracepoint('tcp', 'tcp_retransmit_skb') || 'no tracepoint tcp:tcp_retransmit_skb' },
+    { name: 'kprobe', programs: ['retrans_kprobe'], available: kprobe('tcp_retransmit_skb') },
+  ];
+  return [{ name: 'retransmit', variants: variant === 'auto' ? all : all.filter((v) => v.name === variant) }];
+}
+
+class Tcpretrans implements ModuleInstance {
+  private loaded: Loaded | null = null;
+  private map: BpfMap | null = null;
+  private drops: DropCounter | null = null;
+  private readonly flows: FlowTable;
+
+  constructor(private readonly ctx: ModuleContext) {
+    const c = ctx.config;
+    this.flows = new FlowTable(ctx.indom(INDOM), c.flow_count as number, (c.flow_idle as number) * 1000);
+  }
+
+  async start(): Promise<void> {
+    const c = this.ctx.config;
+    const hooks = tcpretransHooks(c.variant as string);
+    let tlp = 'off';
+    if (c.include_tlp) {
+      const why = kprobe('tcp_send_loss_probe')();
+      if (why === true) hooks.push({ name: 'tlp', variants: [{ name: 'kprobe', programs: ['tlp_kprobe'], available: () => true }] });
+      else tlp = `unavailable: ${why}`;
+    }
+    const file = path.join(this.ctx.paths.bpfDir, 'tcpretrans.bpf.o');
+    try {
+      this.loaded = loadWithVariants(
+        file,
+        hooks,
+        (obj) => {
+          if (!hooks.some((h) => h.name === 'tlp')) obj.setAutoload('tlp_kprobe', false);
+        },
+        this.ctx.log,
+      );
+    } catch (e) {
+      if (e instanceof NoVariantError) throw new ModuleUnavailable(e.message);
+      throw e;
+    }
+    if (this.loaded.chosen.tlp) tlp = 'kprobe';
+    if (c.include_tlp && tlp !== 'kprobe') this.ctx.log.warn({ reason: tlp }, 'include_tlp: tail loss probes cannot be counted on this kernel');
+    this.map = this.loaded.obj.map('retrans');
+    this.drops = new DropCounter(this.loaded.obj.map('drops'));
+    this.ctx.status.setVariant(`${this.loaded.chosen.retransmit}; tlp ${tlp}`);
+  }
+
+  refresh(): void {
+    if (!this.map) return;
+    const now = Date.now();
+    const { count, keys, values } = this.map.lookupBatch();
+    for (let i = 0; i < count; i++) {
+      const off = i * FLOW_KEY_SIZE;
+      this.flows.observe(flowName(keys, off), values.readBigUInt64LE(i * 8), keys.subarray(off, off + FLOW_KEY_SIZE), now);
+    }
+    // Entries of flows that left the set go from the kernel map too, so it never fills up
+    // with dead flows; a late retransmit on one simply re-creates it.
+    for (const key of this.flows.prune(now)) this.map.delete(key);
+    const d = this.drops!.delta();
+    if (d > 0n) this.ctx.status.addLost(d);
+  }
+
+  fetch(item: number) {
+    if (item !== 0) return PM_ERR.PMID;
+    return this.flows.values();
+  }
+
+  async stop(): Promise<void> {
+    this.map = null;
+    this.drops = null;
+    this.loaded?.obj.close();
+    this.loaded = null;
+  }
+}
