@@ -17,8 +17,11 @@ describe('format', () => {
     expect(formatMicros(15)).toBe('15 µs');
     expect(formatMicros(1020)).toBe('1.02 ms');
     expect(formatMicros(2_500_000)).toBe('2.50 s');
-    expect(formatMicrosShort(1023)).toBe('1.02k');
-    expect(formatMicrosShort(7)).toBe('7');
+    expect(formatMicrosShort(1023)).toBe('1ms');
+    expect(formatMicrosShort(4095)).toBe('4.1ms');
+    expect(formatMicrosShort(524287)).toBe('520ms');
+    expect(formatMicrosShort(7)).toBe('7µs');
+    expect(formatMicrosShort(2 ** 21 - 1)).toBe('2.1s');
     expect(formatRate(0.5)).toBe('0.50/s');
     expect(formatRate(12345)).toBe('12k/s');
   });

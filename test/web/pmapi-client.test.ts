@@ -24,7 +24,10 @@ describe('PmapiClient against pmproxy', () => {
     expect(r.found.map((m) => m.name)).toEqual(['kernel.all.load']);
     expect(r.found[0]!.indom).toBe('60.2');
     expect(r.missing).toEqual(['bcc.no.such.metric']);
-    expect(await c.metrics(['bcc.no.such.metric'])).toEqual({ found: [], missing: ['bcc.no.such.metric'] });
+    const one = await c.metrics(['bcc.no.such.metric']);
+    expect(one).toMatchObject({ found: [], missing: ['bcc.no.such.metric'] });
+    expect(one.reasons.get('bcc.no.such.metric')).toMatch(/Unknown metric name/);
+    expect(r.reasons.get('bcc.no.such.metric')).toBe('Unknown metric name');
   });
 
   it('looks up only the instances asked for', async () => {

@@ -56,7 +56,7 @@ describe('dashboard page (scripted pmproxy)', () => {
     await expect.poll(() => hm.getAttribute('data-rows')).toBe('9');
     expect(Number(await hm.getAttribute('data-cells'))).toBeGreaterThan(0);
     const ticks = await page.locator('#runqlat svg .tick text').allTextContents();
-    expect(ticks).toContain('511');
+    expect(ticks).toContain('511µs');
     expect(await page.locator('#runqlat svg').textContent()).toContain('events/s');
   });
 

@@ -30,12 +30,12 @@ function trim(v: number): string {
   return s;
 }
 
-/** Compact µs label for an axis tick (bucket upper bounds: 1, 3, 7, ... 1048575). */
+/** Compact label for a bucket upper bound given in µs: "511µs", "1ms", "4.1ms", "1.0s". */
 export function formatMicrosShort(us: number): string {
   if (!Number.isFinite(us)) return us > 0 ? '∞' : '-∞';
-  if (us < 1000) return `${Math.round(us)}`;
-  if (us < 1_000_000) return `${+(us / 1000).toPrecision(3)}k`;
-  return `${+(us / 1_000_000).toPrecision(3)}M`;
+  if (us < 1000) return `${Math.round(us)}µs`;
+  if (us < 1_000_000) return `${+(us / 1000).toPrecision(2)}ms`;
+  return `${+(us / 1_000_000).toPrecision(2)}s`;
 }
 
 export function formatRate(r: number): string {

@@ -176,20 +176,30 @@ export class PmapiClient {
   }
 
   /** Metadata of the names that exist; the rest are listed as missing. */
-  async metrics(names: readonly string[]): Promise<{ found: MetricMeta[]; missing: string[] }> {
-    if (names.length === 0) return { found: [], missing: [] };
-    let metrics: (MetricMeta & { success?: boolean })[];
+  /**
+   * Metadata of the names that exist; the rest are listed as missing, each with pmproxy's reason
+   * ("Unknown metric name": not in the namespace; "failed to lookup metric name": in the
+   * namespace but its agent did not answer, e.g. while it starts).
+   */
+  async metrics(names: readonly string[]): Promise<{ found: MetricMeta[]; missing: string[]; reasons: Map<string, string> }> {
+    const reasons = new Map<string, string>();
+    if (names.length === 0) return { found: [], missing: [], reasons };
+    let metrics: (MetricMeta & { success?: boolean; message?: string })[];
     try {
-      const r = (await this.call('metric', { names: names.join(',') })) as { metrics: (MetricMeta & { success?: boolean })[] };
+      const r = (await this.call('metric', { names: names.join(',') })) as { metrics: (MetricMeta & { success?: boolean; message?: string })[] };
       metrics = r.metrics ?? [];
     } catch (e) {
       // A single unknown name is an HTTP 400 rather than a list entry.
-      if (e instanceof PmapiError && /Unknown metric name/i.test(e.message)) return { found: [], missing: [...names] };
+      if (e instanceof PmapiError && /Unknown metric name|failed to lookup/i.test(e.message)) {
+        for (const n of names) reasons.set(n, e.message);
+        return { found: [], missing: [...names], reasons };
+      }
       throw e;
     }
     const found = metrics.filter((m) => m.success !== false && typeof m.pmid === 'string');
+    for (const m of metrics) if (m.success === false) reasons.set(m.name, m.message ?? 'not found');
     const have = new Set(found.map((m) => m.name));
-    return { found, missing: names.filter((n) => !have.has(n)) };
+    return { found, missing: names.filter((n) => !have.has(n)), reasons };
   }
 
   async fetch(names: readonly string[]): Promise<FetchResponse> {

@@ -11,6 +11,8 @@ export interface Snapshot {
   meta: ReadonlyMap<string, MetricMeta>;
   /** Wanted names the agent does not export (right now). */
   missing: ReadonlySet<string>;
+  /** pmproxy's reason for each missing name. */
+  missingReasons: ReadonlyMap<string, string>;
 }
 
 export interface PollRequest {
@@ -22,6 +24,7 @@ export interface PollRequest {
 export class Poller {
   readonly meta = new Map<string, MetricMeta>();
   readonly missing = new Set<string>();
+  readonly missingReasons = new Map<string, string>();
   /** indom id ("149.4") → instance id → name */
   readonly instanceNames = new Map<string, Map<number, string>>();
   private lastDiscovery = -Infinity;
@@ -42,14 +45,16 @@ export class Poller {
     // may be installed, or a module enabled, while the page is open).
     const toAsk = ctxChanged || stale ? names : unknown.filter((n) => !this.missing.has(n));
     if (toAsk.length === 0) return;
-    const { found, missing } = await this.client.metrics(toAsk);
+    const { found, missing, reasons } = await this.client.metrics(toAsk);
     for (const m of found) {
       this.meta.set(m.name, m);
       this.missing.delete(m.name);
+      this.missingReasons.delete(m.name);
     }
     for (const n of missing) {
       this.meta.delete(n);
       this.missing.add(n);
+      this.missingReasons.set(n, reasons.get(n) ?? 'not found');
     }
     if (ctxChanged || stale) {
       this.lastDiscovery = this.now();
@@ -104,6 +109,6 @@ export class Poller {
         if (req.needNames.has(name) && values.has(name)) await this.resolveNames(name, values.get(name)!);
       }
     }
-    return { t, ctx: this.client.ctx ?? ctx, values, meta: this.meta, missing: this.missing };
+    return { t, ctx: this.client.ctx ?? ctx, values, meta: this.meta, missing: this.missing, missingReasons: this.missingReasons };
   }
 }

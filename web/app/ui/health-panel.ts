@@ -5,7 +5,7 @@ import { LossTracker, warningsFor, type ModuleHealth, type Warning } from '../li
 import { PMDA_ERROR, PMDA_LOST, PMDA_METRICS, PMDA_STATE, PMDA_VARIANT, PMDA_VERSION } from '../lib/metric-names';
 import type { Poller, Snapshot } from '../lib/poller';
 import { panelFrame, type PanelFrame } from './dom';
-import { numericValues, setNote, type Panel, type Wants } from './panel';
+import { moduleStates, numericValues, setNote, type Panel, type Wants } from './panel';
 import { TableView } from './table-view';
 
 export class HealthPanel implements Panel {
@@ -41,6 +41,7 @@ export class HealthPanel implements Panel {
       setNote(this.frame, `${PMDA_STATE} is not exported: the eBPF agent is not installed in pmcd, or is an older bcc agent without health metrics.`, 'warn');
       this.version = null;
       this.warnings = [];
+      moduleStates.clear();
       this.table.setRows([]);
       return;
     }
@@ -64,6 +65,8 @@ export class HealthPanel implements Panel {
       r.lostRate = this.loss.update(r.name, snap.t, lost);
     }
     const rows = [...byInst.values()];
+    moduleStates.clear();
+    for (const r of rows) moduleStates.set(r.name, { state: r.state, error: r.error });
     this.warnings = warningsFor(rows, this.loss, snap.t);
     const running = rows.filter((r) => r.state === 'running').length;
     setNote(this.frame, `${running} of ${rows.length} modules running · as of ${formatClock(snap.t)}`);

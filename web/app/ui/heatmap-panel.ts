@@ -5,7 +5,7 @@ import { FS_OPS, FS_PREFIX, fsLatency } from '../lib/metric-names';
 import type { Poller, Snapshot } from '../lib/poller';
 import { h, panelFrame, type PanelFrame } from './dom';
 import { HeatmapView } from './heatmap-view';
-import { missingNote, numericValues, setNote, type Panel, type Wants } from './panel';
+import { missingNote, moduleNote, numericValues, setNote, type Panel, type Wants } from './panel';
 
 export class HeatmapPanel implements Panel {
   readonly frame: PanelFrame;
@@ -16,7 +16,7 @@ export class HeatmapPanel implements Panel {
     id: string,
     title: string,
     protected metric: string,
-    protected readonly module: string,
+    protected module: string,
     protected readonly windowSeconds: number,
   ) {
     this.frame = panelFrame(id, title, `${metric} · events/s per latency bucket`);
@@ -39,10 +39,12 @@ export class HeatmapPanel implements Panel {
     const values = snap.values.get(this.metric);
     if (values) this.series.ingest(snap.t, numericValues(values), (i) => poller.nameOf(this.metric, i));
     const notes: string[] = [];
+    const mod = moduleNote(this.module);
+    if (mod) notes.push(mod);
     if (this.series.ignored.size > 0) notes.push(`instances that are not "lo-hi" buckets were left out: ${[...this.series.ignored].slice(0, 5).join(', ')}`);
     if (this.series.resets > 0) notes.push('counters went back (agent restarted): that interval is skipped');
     if (!this.series.hasEvents() && this.series.columns.length > 0) notes.push('no events in this window');
-    setNote(this.frame, notes.join('; '));
+    setNote(this.frame, notes.join('; '), mod ? 'warn' : 'info');
     this.view.render(this.series, snap.t);
   }
 }
@@ -61,7 +63,8 @@ export class FsHeatmapPanel extends HeatmapPanel {
     private fs: string | null,
     private op: string,
   ) {
-    super('fs-latency', 'Filesystem latency', fsLatency(fs ?? 'ext4', op), 'fsdist', windowSeconds);
+    // pmdabcc's modules were ext4dist, xfsdist, zfsdist: one per filesystem.
+    super('fs-latency', 'Filesystem latency', fsLatency(fs ?? 'ext4', op), `${fs ?? 'ext4'}dist`, windowSeconds);
     this.fsSelect = h('select', { 'aria-label': 'filesystem', onchange: () => this.choose(this.fsSelect.value, this.op) });
     this.opSelect = h('select', { 'aria-label': 'operation', onchange: () => this.choose(this.fs ?? 'ext4', this.opSelect.value) });
     for (const o of FS_OPS) this.opSelect.append(h('option', { value: o, selected: o === op }, o));
@@ -82,6 +85,7 @@ export class FsHeatmapPanel extends HeatmapPanel {
     this.fs = fs;
     this.op = op;
     this.metric = fsLatency(fs, op);
+    this.module = `${fs}dist`;
     this.series = new HeatmapSeries(this.windowSeconds);
     (this.frame.root.querySelector('.subtitle') as HTMLElement).textContent = `${this.metric} · events/s per latency bucket`;
   }

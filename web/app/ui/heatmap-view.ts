@@ -10,7 +10,7 @@ import { formatClock, formatMicros, formatMicrosShort, formatRate } from '../lib
 import type { HeatmapSeries } from '../lib/heatmap-series';
 import { h } from './dom';
 
-const MARGIN = { top: 8, right: 84, bottom: 26, left: 58 };
+const MARGIN = { top: 8, right: 84, bottom: 26, left: 66 };
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 // More events = darker, on a light background; start a little in so that the faintest cells
@@ -154,9 +154,9 @@ export class HeatmapView {
     root
       .append('text')
       .attr('class', 'axis-title')
-      .attr('transform', `translate(${-44},${ph / 2}) rotate(-90)`)
+      .attr('transform', `translate(${-54},${ph / 2}) rotate(-90)`)
       .attr('text-anchor', 'middle')
-      .text('latency ≤ µs');
+      .text('latency (bucket upper bound)');
     // Legend: a vertical gradient with its own log axis of events/s.
     const lx = pw + 14;
     const lh = Math.max(40, ph - 10);

@@ -7,7 +7,7 @@ import { tableNames, TCP_RETRANS, type TableMetrics } from '../lib/metric-names'
 import type { Poller, Snapshot } from '../lib/poller';
 import { joinByInstance, type Cell, type SlotRow } from '../lib/slot-table';
 import { panelFrame, type PanelFrame } from './dom';
-import { missingNote, numericValues, setNote, type Panel, type Wants } from './panel';
+import { availabilityNote, missingNote, numericValues, setNote, type Panel, type Wants } from './panel';
 import { TableView, type Column } from './table-view';
 
 export interface FieldSpec {
@@ -84,7 +84,9 @@ export class EventTablePanel implements Panel {
     if (this.metrics.seq && snap.missing.has(this.metrics.seq)) notes.push(`${this.metrics.seq} is not exported: rows are told apart by their content, so two identical events show once`);
     if (this.log.missedTotal > 0) notes.push(`${this.log.missedTotal} events went through the agent's ring between two refreshes and are not shown`);
     if (this.log.restarts > 0) notes.push('the agent restarted; rows before it are kept');
-    setNote(this.frame, notes.join('; '), this.log.missedTotal > 0 ? 'warn' : 'info');
+    const mod = availabilityNote(snap, names, this.module);
+    if (mod) notes.unshift(mod);
+    setNote(this.frame, notes.join('; '), this.log.missedTotal > 0 || mod ? 'warn' : 'info');
     this.table.setRows(this.log.rows());
   }
 }
@@ -117,7 +119,7 @@ export class TopTablePanel implements Panel {
 
   update(snap: Snapshot): void {
     const missing = missingNote(snap, tableNames(this.metrics), this.module);
-    setNote(this.frame, missing, missing ? 'warn' : 'info');
+    setNote(this.frame, availabilityNote(snap, tableNames(this.metrics), this.module), 'warn');
     this.table.setRows(missing ? [] : slotsOf(snap, this.metrics));
   }
 }
@@ -163,7 +165,7 @@ export class RetransPanel implements Panel {
 
   update(snap: Snapshot, poller: Poller): void {
     const missing = missingNote(snap, [TCP_RETRANS], 'tcpretrans');
-    setNote(this.frame, missing, missing ? 'warn' : 'info');
+    setNote(this.frame, availabilityNote(snap, [TCP_RETRANS], 'tcpretrans'), 'warn');
     if (missing) return this.table.setRows([]);
     const values = numericValues(snap.values.get(TCP_RETRANS));
     const { rates } = counterRates(this.prev, { t: snap.t, values });
