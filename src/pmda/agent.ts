@@ -15,6 +15,7 @@ import { selfModule } from '../modules/pmda-self';
 
 const ENOTSUP = -95;
 const EPROTO = -71;
+const SLOW_REFRESH_MS = 250;
 
 export interface AgentOptions {
   domain: number;
@@ -172,8 +173,12 @@ export class Agent {
     try {
       pdu = wire.decodePdu(buf);
     } catch (e) {
-      this.log.error({ type: `0x${type.toString(16)}`, len: buf.length, err: (e as Error).message }, 'malformed PDU');
-      if (expectsReply(type)) this.replyError(EPROTO);
+      const known = (Object.values(PDU) as number[]).includes(type);
+      this.log.error({ type: `0x${type.toString(16)}`, len: buf.length, err: (e as Error).message }, known ? 'malformed PDU' : 'unknown PDU type');
+      // A request pmcd waits on gets an error reply; an unknown type may be a request too, and a
+      // reply pmcd did not expect only costs a reconnect, while a missing one costs a timeout.
+      if (!known) this.replyError(PM_ERR.NYI);
+      else if (expectsReply(type)) this.replyError(EPROTO);
       return;
     }
     switch (pdu.type) {
@@ -250,11 +255,16 @@ export class Agent {
       items.add(pmidItem(id));
     }
     for (const [l, items] of wanted) {
+      const t0 = performance.now();
       try {
         l.instance!.refresh?.(items);
       } catch (e) {
         this.log.error({ module: l.spec.name, err: (e as Error).message }, 'refresh failed');
       }
+      // pmcd drops an agent that takes 5 s to answer: a module this slow must do its work
+      // off the fetch path. Say so loudly long before it comes to that.
+      const ms = performance.now() - t0;
+      if (ms > SLOW_REFRESH_MS) this.log.warn({ module: l.spec.name, ms: Math.round(ms) }, 'slow refresh on the fetch path');
     }
     const sets: wire.ResultSet[] = pmids.map((id) => {
       const e = this.table.byPmid.get(id);

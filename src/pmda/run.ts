@@ -43,7 +43,25 @@ export function run(o: RunOptions): void {
   const stateDir = o.stateDir ?? (settings.state_dir || path.join(dirs.varDir, 'config', 'pmda', 'ebpf'));
   log.info({ version: o.version, domain: o.domain, config: configFile, stateDir, bpfDir: o.bpfDir }, 'pmda-ebpf starting');
 
-  const agent = new Agent({
+  let exiting = false;
+  let agent: Agent | undefined;
+  const exit = (code: number, why: string) => {
+    if (exiting) return;
+    exiting = true;
+    log.info({ why }, 'exiting');
+    // pmcd gives an agent ~150 ms after closing the pipe; closing BPF links is quick.
+    const done = () => {
+      dest.flushSync();
+      process.exit(code);
+    };
+    if (!agent) return done();
+    agent
+      .shutdown()
+      .catch((e: Error) => log.error({ err: e.message }, 'shutdown failed'))
+      .finally(done);
+  };
+
+  agent = new Agent({
     domain: o.domain,
     version: o.version,
     modules: MODULES,
@@ -53,37 +71,44 @@ export function run(o: RunOptions): void {
     log,
     paths: { bpfDir: o.bpfDir, stateDir },
     notready: o.notready,
-    write: writePdu,
+    write: (buf) => {
+      if (exiting) return;
+      try {
+        writePdu(buf);
+      } catch (e) {
+        // EPIPE: pmcd has let this agent go (timeout, shutdown); there is no one left to answer.
+        log.error({ err: (e as Error).message }, 'cannot write to pmcd');
+        exit(1, 'pmcd pipe closed');
+      }
+    },
   });
-
-  let exiting = false;
-  const exit = (code: number, why: string) => {
-    if (exiting) return;
-    exiting = true;
-    log.info({ why }, 'exiting');
-    // pmcd gives an agent ~150 ms after closing the pipe; closing BPF links is quick.
-    agent
-      .shutdown()
-      .catch((e: Error) => log.error({ err: e.message }, 'shutdown failed'))
-      .finally(() => {
-        dest.flushSync();
-        process.exit(code);
-      });
-  };
 
   const framer = new PduFramer();
   process.stdin.on('data', (chunk: Buffer) => {
     let pdus: Buffer[];
+    let framerError: Error | null = null;
     try {
       pdus = framer.push(chunk);
     } catch (e) {
+      pdus = [];
+      framerError = e as Error;
+    }
+    for (const p of pdus) agent!.push(p);
+    // PDUs that arrived before a bad header are answered first; then the stream is unusable.
+    if (!framerError) {
+      try {
+        framer.push(Buffer.alloc(0));
+      } catch (e) {
+        framerError = e as Error;
+      }
+    }
+    if (framerError) {
+      const e = framerError;
       // A bad length word leaves no way to find the next PDU boundary: leave cleanly so that
       // pmcd restarts the agent with a fresh pipe.
       log.error({ err: (e as Error).message }, 'unframeable input from pmcd');
       exit(1, 'protocol framing error');
-      return;
     }
-    for (const p of pdus) agent.push(p);
   });
   process.stdin.on('end', () => {
     if (framer.pending() > 0) log.warn({ bytes: framer.pending() }, 'stdin closed inside a PDU');
@@ -102,5 +127,5 @@ export function run(o: RunOptions): void {
     exit(1, 'uncaught exception');
   });
 
-  agent.startModules().catch((e: Error) => log.error({ err: e.message, stack: e.stack }, 'module start-up failed'));
+  agent!.startModules().catch((e: Error) => log.error({ err: e.message, stack: e.stack }, 'module start-up failed'));
 }

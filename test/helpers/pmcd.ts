@@ -1,0 +1,46 @@
+// Helpers for tests against the real pmcd with the installed agent (./setup.sh installs it).
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+export const REPO = path.resolve(__dirname, '../..');
+export const PMDA_DIR = '/var/lib/pcp/pmdas/ebpf';
+export const CONF = '/etc/pcp/ebpf/ebpf.conf';
+
+export function sh(cmd: string, args: string[], opts: { input?: string; allowFail?: boolean; timeout?: number } = {}): { out: string; code: number } {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', input: opts.input ?? '', timeout: opts.timeout ?? 120_000 });
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
+  if (!opts.allowFail && r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${out}`);
+  return { out, code: r.status ?? -1 };
+}
+
+export function agentAnswers(): boolean {
+  const r = spawnSync('pmprobe', ['-v', 'bcc.pmda.version'], { encoding: 'utf8' });
+  return /^bcc\.pmda\.version 1 /m.test(r.stdout ?? '');
+}
+
+/** Run Install from the source tree (deploys the current build). */
+export function install(): string {
+  return sh(path.join(REPO, 'Install'), [], { timeout: 180_000 }).out;
+}
+
+export function ensureInstalled(): void {
+  if (!agentAnswers()) install();
+}
+
+export function agentPids(): number[] {
+  const r = spawnSync('pgrep', ['-f', `${PMDA_DIR}/dist/src/main.js`], { encoding: 'utf8' });
+  return (r.stdout ?? '').split('\n').filter(Boolean).map(Number);
+}
+
+export async function waitFor(what: string, cond: () => boolean, ms = 30_000, every = 250): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, every));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+}
+
+export function pminfo(...args: string[]): string {
+  return execFileSync('pminfo', args, { encoding: 'utf8' });
+}
