@@ -4,6 +4,6 @@ export { kernelFeatures, ensureTracefs, tracefsRoot, releaseFeatureCaches } from
 export { BpfLink } from './link';
 export { setLibbpfLogger, withLibbpfLogger } from './log';
 export { BpfMap, type BatchResult } from './map';
-export { BpfObject, libbpfVersion, possibleCpus, onlineCpus, type GlobalValue } from './object';
+export { BpfObject, enableBpfStats, libbpfVersion, possibleCpus, onlineCpus, type GlobalValue, type ProgramStats } from './object';
 export { openCpuClockEvent, type PerfEventOptions } from './perf-event';
 export { loadWithVariants, needBtfTracepoints, needTracepoints, variantSummary, type Hook, type Variant, type Loaded } from './variants';

@@ -109,6 +109,13 @@ export const L = {
     'int bpf_prog_load(int type, const char *name, const char *license, void *insns, size_t cnt, void *opts)',
   ) as (type: number, name: string | null, license: string, insns: Buffer, cnt: number, opts: Buffer) => number,
 
+  bpf_obj_get_info_by_fd: lib.func('int bpf_obj_get_info_by_fd(int fd, void *info, void *info_len)') as (
+    fd: number,
+    info: Buffer,
+    len: Buffer,
+  ) => number,
+  bpf_enable_stats: lib.func('int bpf_enable_stats(int type)') as (type: number) => number,
+
   btf__load_vmlinux_btf: lib.func('void *btf__load_vmlinux_btf(void)') as () => Ptr,
   btf__free: lib.func('void btf__free(void *btf)') as (btf: Ptr) => void,
   btf__find_by_name_kind: lib.func('int btf__find_by_name_kind(void *btf, const char *name, uint32_t kind)') as (

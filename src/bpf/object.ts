@@ -13,6 +13,33 @@ import { openCpuClockEvent, type PerfEventOptions } from './perf-event';
 
 export type GlobalValue = number | bigint | boolean | string | Buffer;
 
+export interface ProgramStats {
+  id: number;
+  runTimeNs: bigint;
+  runCount: bigint;
+  recursionMisses: bigint;
+}
+
+// struct bpf_prog_info up to attach_btf_id (run_time_ns @192, run_cnt @200, recursion_misses @208).
+const PROG_INFO_SIZE = 232;
+const BPF_STATS_RUN_TIME = 0;
+
+/**
+ * Turn on the kernel's per-program run time accounting (it costs a little on every run, so it
+ * is off by default) until the returned handle is closed.
+ */
+export function enableBpfStats(): { close(): void } {
+  const fd = L.bpf_enable_stats(BPF_STATS_RUN_TIME);
+  if (fd < 0) throw new BpfError('enable BPF stats', fd);
+  let open = true;
+  return {
+    close() {
+      if (open) C.close(fd);
+      open = false;
+    },
+  };
+}
+
 interface VarInfo {
   offset: number;
   size: number;
@@ -291,6 +318,29 @@ export class BpfObject {
     }
     // The link owns the perf fd from here: bpf_link__destroy closes it.
     return this.track(result, desc);
+  }
+
+  /**
+   * Kernel statistics of a loaded program: how often it ran and how often it was skipped
+   * because another BPF program was already running on that CPU (recursion_misses: events the
+   * program never saw). run_time_ns/run_cnt only advance while enableBpfStats() is held.
+   */
+  programStats(program: string): ProgramStats {
+    const fd = L.bpf_program__fd(this.prog(program));
+    if (fd < 0) throw new BpfError('program stats', fd, `program ${program}`, 'is it loaded?');
+    const info = Buffer.alloc(PROG_INFO_SIZE);
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(PROG_INFO_SIZE);
+    const rc = L.bpf_obj_get_info_by_fd(fd, info, len);
+    if (rc < 0) throw new BpfError('program stats', rc, `program ${program}`);
+    const got = len.readUInt32LE(0);
+    const u64 = (off: number) => (got >= off + 8 ? info.readBigUInt64LE(off) : 0n);
+    return { id: info.readUInt32LE(4), runTimeNs: u64(192), runCount: u64(200), recursionMisses: u64(208) };
+  }
+
+  /** Names of the programs that were loaded (autoload on at load time). */
+  loadedPrograms(): string[] {
+    return this.programNames().filter((p) => L.bpf_program__fd(this.prog(p)) >= 0);
   }
 
   /** Detach every link and free the object (maps and programs); idempotent. */

@@ -155,7 +155,7 @@ function metrics(t: FsTarget): MetricSpec[] {
     oneline: `${t.fs} ${op} latency histogram (log2 µs buckets)`,
     help:
       `Latency of ${what[op]} on ${t.fs} file systems. Where the kernel allows fentry or kprobes, ` +
-      `the time spent in ${t.funcs[op][0]}; otherwise (see bcc.pmda.variant) the time of the ` +
+      `the time spent in ${t.funcs[op][0]}; otherwise (see bcc.pmda.module.variant) the time of the ` +
       `${OP_SYSCALLS[op].join('/')} system calls on regular files of ${t.fs}` +
       (op === 'open' ? ', including path lookup' : '') +
       '; the syscall variant does not see io_uring, aio, mmap faults or in-kernel callers such as nfsd. ' +

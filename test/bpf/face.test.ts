@@ -13,6 +13,7 @@ import {
   BpfMap,
   BpfObject,
   NoVariantError,
+  enableBpfStats,
   kernelFeatures,
   libbpfVersion,
   loadWithVariants,
@@ -205,6 +206,27 @@ describe('BpfObject', () => {
     expect(fdCount()).toBe(before);
     obj.close(); // idempotent
     expect(() => obj.attach('f_tp')).toThrow(/closed/);
+  });
+
+  it('program statistics: run counts while stats are on, no recursion misses', () => {
+    const obj = openOnly(['f_tp']);
+    open.push(obj);
+    obj.load();
+    obj.attach('f_tp');
+    expect(obj.loadedPrograms()).toEqual(['f_tp']);
+    const stats = enableBpfStats();
+    try {
+      const s0 = obj.programStats('f_tp');
+      for (let i = 0; i < 20; i++) getppid();
+      const s1 = obj.programStats('f_tp');
+      expect(s1.id).toBeGreaterThan(0);
+      expect(s1.runCount - s0.runCount).toBeGreaterThanOrEqual(20n);
+      expect(s1.runTimeNs).toBeGreaterThan(s0.runTimeNs);
+      expect(s1.recursionMisses).toBe(0n);
+    } finally {
+      stats.close();
+    }
+    expect(() => obj.programStats('f_kprobe')).toThrow(/program stats program f_kprobe.*is it loaded/);
   });
 
   it('a destroyed link stops counting while the object stays loaded', () => {

@@ -8,6 +8,8 @@ import { ModuleUnavailable, type FetchResult, type ModuleContext, type ModuleIns
 import { TaskFilter } from './filter';
 import { Log2Histograms } from './histogram';
 
+const MISSES_CHECK_MS = 5000;
+
 export interface HistogramToolOptions {
   /** Object file name in ctx.paths.bpfDir, e.g. 'runqlat.bpf.o'. */
   object: string;
@@ -30,6 +32,9 @@ export class HistogramTool implements ModuleInstance {
   private loaded: Loaded | null = null;
   private filter: TaskFilter | null = null;
   private hist: Log2Histograms | null = null;
+  private programs: string[] = [];
+  private misses = 0n;
+  private missesCheckedAt = 0;
 
   constructor(
     private readonly ctx: ModuleContext,
@@ -58,6 +63,9 @@ export class HistogramTool implements ModuleInstance {
       throw e;
     }
     this.ctx.status.setVariant(variantSummary(this.loaded.chosen));
+    this.programs = this.loaded.obj.loadedPrograms();
+    this.misses = this.recursionMisses();
+    this.missesCheckedAt = Date.now();
     const map = this.loaded.obj.map('hist');
     if (this.hist) this.hist.rebind(map);
     else this.hist = new Log2Histograms(map, this.ctx.indom(this.opts.indomSerial), this.opts.histograms);
@@ -70,6 +78,28 @@ export class HistogramTool implements ModuleInstance {
 
   refresh(): void {
     this.hist?.refresh();
+    if (Date.now() - this.missesCheckedAt >= MISSES_CHECK_MS) this.countMisses();
+  }
+
+  /**
+   * Events the programs never saw: the kernel skips a tracing program when another BPF program
+   * is already running on that CPU (e.g. a block completion interrupt arriving during a syscall
+   * tracepoint program). Reported as the module's lost count; one syscall per program, so
+   * checked every few seconds rather than on every fetch.
+   */
+  private countMisses(): void {
+    this.missesCheckedAt = Date.now();
+    const now = this.recursionMisses();
+    if (now > this.misses) this.ctx.status.addLost(now - this.misses);
+    this.misses = now;
+  }
+
+  private recursionMisses(): bigint {
+    let n = 0n;
+    const obj = this.loaded?.obj;
+    if (!obj) return n;
+    for (const p of this.programs) n += obj.programStats(p).recursionMisses;
+    return n;
   }
 
   fetch(item: number): FetchResult {
@@ -90,6 +120,7 @@ export class HistogramTool implements ModuleInstance {
   }
 
   async stop(): Promise<void> {
+    if (this.loaded) this.countMisses();
     this.filter?.stop();
     this.filter = null;
     this.hist?.rebind(null);
