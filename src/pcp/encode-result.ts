@@ -33,38 +33,6 @@ export interface StoreOptions {
   usec?: number;
 }
 
-/*
- * Output memory. Buffer.allocUnsafe at fetch-reply sizes refills Node's 8 KiB pool every few
- * calls, and a DataView per reply costs as much again; so replies are carved from a slab that
- * has one DataView for its whole life. A reply is a view into the slab; later replies use
- * later bytes, never the same ones.
- */
-const SLAB_BYTES = 256 * 1024;
-let slab = new ArrayBuffer(SLAB_BYTES);
-let slabView = new DataView(slab);
-let slabUsed = 0;
-
-/** Reserves `total` bytes; sets `out*` to the memory to write (absolute offsets from outBase). */
-let outView: DataView = slabView;
-let outBase = 0;
-function reserve(total: number): Buffer {
-  if (total > SLAB_BYTES >>> 2) {
-    const own = new ArrayBuffer(total);
-    outView = new DataView(own);
-    outBase = 0;
-    return Buffer.from(own, 0, total);
-  }
-  if (slabUsed + total > SLAB_BYTES) {
-    slab = new ArrayBuffer(SLAB_BYTES);
-    slabView = new DataView(slab);
-    slabUsed = 0;
-  }
-  outView = slabView;
-  outBase = slabUsed;
-  slabUsed += (total + 7) & ~7;
-  return Buffer.from(slab, outBase, total);
-}
-
 /** Thrown by the sizing pass; caught per set and turned into onInvalid / PduError. */
 class InvalidValue {
   constructor(
@@ -366,18 +334,16 @@ function encodeTyped(
   }
 
   const total = setBytes + blockBytesTotal;
-  const buf = reserve(total);
-  const dv = outView;
-  const base = outBase;
-  dv.setUint32(base, total);
-  dv.setUint32(base + 4, PDU.RESULT);
-  dv.setInt32(base + 8, from);
-  dv.setInt32(base + 12, sec);
-  dv.setInt32(base + 16, usec);
-  dv.setInt32(base + 20, nsets);
-  // Absolute cursors into dv; PDU-relative offsets are cursor - base.
-  let p = base + 24; // value sets
-  let b = base + setBytes; // value blocks
+  const buf = Buffer.allocUnsafe(total);
+  const dv = new DataView(buf.buffer, buf.byteOffset, total);
+  dv.setUint32(0, total);
+  dv.setUint32(4, PDU.RESULT);
+  dv.setInt32(8, from);
+  dv.setInt32(12, sec);
+  dv.setInt32(16, usec);
+  dv.setInt32(20, nsets);
+  let p = 24; // value-set cursor
+  let b = setBytes; // value-block cursor
   let w: PduWriter | null = null; // only for event arrays
 
   for (let i = 0; i < nsets; i++) {
@@ -409,7 +375,7 @@ function encodeTyped(
         for (let j = 0; j < numval; j++) {
           const v = values[j];
           dv.setUint32(p, v.inst >>> 0);
-          dv.setUint32(p + 4, (b - base) >>> 2);
+          dv.setUint32(p + 4, b >>> 2);
           p += 8;
           dv.setUint32(b, hdr);
           const x = v.value as number | bigint;
@@ -436,7 +402,7 @@ function encodeTyped(
         for (let j = 0; j < numval; j++) {
           const v = values[j];
           dv.setUint32(p, v.inst >>> 0);
-          dv.setUint32(p + 4, (b - base) >>> 2);
+          dv.setUint32(p + 4, b >>> 2);
           p += 8;
           if (dbl) {
             dv.setUint32(b, (PM_TYPE.DOUBLE << 24) | 12);
@@ -456,24 +422,23 @@ function encodeTyped(
         p += 4;
         for (let j = 0; j < numval; j++) {
           const v = values[j];
-          const rel = b - base;
           dv.setUint32(p, v.inst >>> 0);
-          dv.setUint32(p + 4, rel >>> 2);
+          dv.setUint32(p + 4, b >>> 2);
           p += 8;
           let vlen: number;
           if (type === PM_TYPE.STRING) {
-            const n = buf.write(v.value as string, rel + 4, 'utf8');
-            buf[rel + 4 + n] = 0;
+            const n = buf.write(v.value as string, b + 4, 'utf8');
+            buf[b + 4 + n] = 0;
             vlen = 5 + n;
           } else {
             const a = v.value as Uint8Array;
-            buf.set(a, rel + 4);
+            buf.set(a, b + 4);
             vlen = 4 + a.length;
           }
           dv.setUint32(b, ((type << 24) | vlen) >>> 0);
-          const end = rel + pad4(vlen);
-          buf.fill(PAD_BYTE, rel + vlen, end);
-          b = base + end;
+          const end = b + pad4(vlen);
+          buf.fill(PAD_BYTE, b + vlen, end);
+          b = end;
         }
         break;
       }
@@ -484,20 +449,19 @@ function encodeTyped(
         if (!w) w = PduWriter.over(buf, NAME);
         for (let j = 0; j < numval; j++) {
           const v = values[j];
-          const rel = b - base;
           dv.setUint32(p, v.inst >>> 0);
-          dv.setUint32(p + 4, rel >>> 2);
+          dv.setUint32(p + 4, b >>> 2);
           p += 8;
-          w.off = rel + 4;
+          w.off = b + 4;
           writeEventArray(w, v.value as EventArray);
-          dv.setUint32(b, ((type << 24) | (w.off - rel)) >>> 0);
-          b = base + w.off;
+          dv.setUint32(b, ((type << 24) | (w.off - b)) >>> 0);
+          b = w.off;
         }
         break;
     }
   }
-  if (p - base !== setBytes || b - base !== total || (w && w.buf !== buf)) {
-    throw new PduError(NAME, undefined, `internal size mismatch: sets end ${p - base}/${setBytes}, blocks end ${b - base}/${total}`);
+  if (p !== setBytes || b !== total || (w && w.buf !== buf)) {
+    throw new PduError(NAME, undefined, `internal size mismatch: sets end ${p}/${setBytes}, blocks end ${b}/${total}`);
   }
   return buf;
 }
