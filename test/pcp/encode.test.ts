@@ -6,6 +6,7 @@ import {
   canonicalLabelJson,
   decodePdu,
   encodeAttr,
+  encodeControlReq,
   encodeCreds,
   encodeDescReq,
   encodeFetch,
@@ -280,6 +281,7 @@ describe('PMNS, instance, text, label, attr, profile, fetch requests decode back
     ['PMNS_TRAVERSE', encodePmnsTraverse({ name: 'bcc' }), { type: PDU.PMNS_TRAVERSE, subtype: 0, name: 'bcc' }],
     ['PMNS_NAMES request', encodePmnsNames({ from: 2, names: ['bcc.pmda.version'] }), { type: PDU.PMNS_NAMES, from: 2, names: ['bcc.pmda.version'] }],
     ['ATTR string', encodeAttr({ from: 2, attr: 11, value: '0' }), { type: PDU.ATTR, from: 2, attr: 11, value: Buffer.from('0\0') }],
+    ['CONTROL_REQ (no vector: pmcd 6.0.3 never sends it)', encodeControlReq({ raw: Buffer.from([0, 0, 0, 1]) }), { type: PDU.CONTROL_REQ, from: 0, raw: Buffer.from([0, 0, 0, 1]) }],
     ['CREDS default pid', encodeCreds({ flags: 0x4 }), { type: PDU.CREDS, from: process.pid, creds: [{ ctype: 1, version: 2, flags: 4 }] }],
   ];
   it.each(cases)('%s', (_n, buf, want) => {
