@@ -22,10 +22,9 @@ import {
   type ModuleInstance,
   type ModuleSpec,
 } from '../pmda/module';
+import { collect, newTotals } from './profile/collect';
 import { HotStacks } from './profile/hot-stacks';
 import { Sampler } from './profile/sampler';
-import type { Sample } from './profile/sample';
-import { stackInstanceName } from './profile/stack-name';
 import { ProfileTree, profileValue } from './profile/stack-tree';
 import { Symbolizer } from './profile/symbolizer';
 import { filterConfig, TaskFilter } from './shared/filter';
@@ -166,7 +165,7 @@ class Profile implements ModuleInstance {
   private session: ProfileTree | null = null;
   private lastDrain = -Infinity;
   private drainFailures = 0;
-  private readonly totals = { samples: 0, missedUser: 0, missedKernel: 0, lost: 0 };
+  private readonly totals = newTotals();
 
   constructor(private readonly ctx: ModuleContext) {
     this.symbolizer = new Symbolizer({ log: ctx.log });
@@ -241,29 +240,9 @@ class Profile implements ModuleInstance {
   drain(now = Date.now()): void {
     if (!this.sampler) return;
     this.lastDrain = now;
-    const { stacks, lost } = this.sampler.drain();
-    if (lost > 0) {
-      this.totals.lost += lost;
-      this.ctx.status.addLost(lost);
-    }
-    this.symbolizer.beginPass(now);
-    for (const r of stacks) {
-      const s: Sample = {
-        pid: r.tgid,
-        comm: r.comm,
-        count: r.count,
-        user: r.user.length ? this.symbolizer.userFrames(r.tgid, r.user).reverse() : [],
-        kernel: r.kernel.length ? this.symbolizer.kernelFrames(r.kernel).reverse() : [],
-        userMissed: r.userMissed,
-        kernelMissed: r.kernelMissed,
-      };
-      this.totals.samples += s.count;
-      if (s.userMissed) this.totals.missedUser += s.count;
-      if (s.kernelMissed) this.totals.missedKernel += s.count;
-      this.hot.add(stackInstanceName(s), s.count);
-      this.session?.add(s);
-    }
-    this.hot.tick(now);
+    const drained = this.sampler.drain();
+    if (drained.lost > 0) this.ctx.status.addLost(drained.lost);
+    collect(drained, this.symbolizer, this.hot, this.session, this.totals, now);
   }
 
   refresh(items: ReadonlySet<number>): void {

@@ -204,20 +204,40 @@ describe('profile module on the real kernel', () => {
     expect(single(m, 2)).toBeGreaterThan(100n);
   });
 
-  it('counts no missed stacks for samples with nothing to walk, and sees kernel frames of a syscall-heavy process', async () => {
-    const dd = await run('sh', ['-c', 'echo $$; exec dd if=/dev/zero of=/dev/null bs=1 count=1000000 2>/dev/null']);
+  it('sees kernel frames of a syscall-heavy process, and does not call a user-mode sample\'s absent kernel stack missing', async () => {
+    const dd = await run('sh', ['-c', 'echo $$; exec dd if=/dev/zero of=/dev/null bs=1 count=400000 2>/dev/null']);
     running.push(dd);
     const { m, ctx } = make({ sample_frequency: '499', process: String(dd.pid) });
     instance = m;
     await m.start();
     expect(await dd.done).toBe(0);
-    const names = stacks(m, ctx).filter((s) => s.name.startsWith('dd,'));
+    const names = stacks(m, ctx)
+      .filter((s) => s.name.startsWith('dd,'))
+      .map((s) => s.name.split('\n'));
     expect(names.length).toBeGreaterThan(0);
     // A syscall-heavy dd spends time in the kernel: kernel frames after the user ones.
-    const kernelish = names.filter((s) => s.name.split('\n').some((f) => /^(entry_SYSCALL_64|do_syscall_64|__x64_sys_)/.test(f)));
-    expect(kernelish.length).toBeGreaterThan(0);
-    expect(single(m, 3)).toBe(0n);
-    expect(single(m, 4)).toBe(0n);
+    const isKernel = (f: string) => /^(entry_SYSCALL_64|do_syscall_64|__x64_sys_|ksys_|vfs_)/.test(f);
+    expect(names.some((n) => n.some(isKernel))).toBe(true);
+    // Samples taken in user mode have no kernel stack (-EFAULT): no placeholder for them.
+    const userOnly = names.filter((n) => !n.some(isKernel) && !n.some((f) => f.includes('Missed')));
+    expect(userOnly.length).toBeGreaterThan(0);
+    expect(single(m, 4)).toBeLessThan(single(m, 2));
+  });
+
+  it('counts stacks the kernel could not store (a stack map far too small) and names them [Missed User Stack]', async () => {
+    const bin = compileFixture('fanout-stacks');
+    const p = await run(bin, ['3', '8']); // 256 distinct user stacks
+    running.push(p);
+    // 16 ids per stack map: most of 256 stacks collide (-EEXIST) or find it full (-ENOMEM).
+    const { m, ctx } = make({ sample_frequency: '499', process: String(p.pid), stack_storage_size: '16', include_idle: 'false' });
+    instance = m;
+    await m.start();
+    await p.done;
+    const missed = single(m, 3);
+    expect(missed).toBeGreaterThan(0n);
+    expect(missed).toBeLessThanOrEqual(single(m, 2));
+    const names = stacks(m, ctx).map((s) => s.name.split('\n'));
+    expect(names.some((n) => n[1] === '[Missed\u00a0User\u00a0Stack]')).toBe(true);
   });
 });
 

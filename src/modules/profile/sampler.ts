@@ -2,15 +2,22 @@
 // on each chosen CPU, and drains the sampled (process, comm, kernel stack, user stack) counts.
 //
 // Two generations of maps (see the .bpf.c): a drain first finishes the idle generation (reads
-// counts that samples in flight at the last flip wrote after it was read, then deletes every
-// stack id that generation's counts named), flips the samples over to it, and reads the
-// generation it just left. Stack ids are therefore deleted one full interval after their
-// generation stopped taking samples, when nothing can still refer to them.
+// counts that samples in flight at the last flip wrote after it was read, then frees stack
+// ids), flips the samples over to it, and reads the generation it just left. Stack ids are
+// therefore freed one full interval after their generation stopped taking samples, when
+// nothing can still refer to them.
+//
+// Without BPF_F_REUSE_STACKID the kernel never rewrites a stored stack, so an id names the
+// same frames until it is deleted: the frames of each id are read once and remembered, and
+// a steady workload costs no per-stack syscall. Ids are freed only when they have not been
+// seen for a while, or when so many are stored that new stacks would start to collide.
 import * as os from 'node:os';
 import type { Logger } from 'pino';
 import { loadWithVariants, type BpfLink, type BpfMap, type BpfObject } from '../../bpf';
 
 const EFAULT = os.constants.errno.EFAULT;
+/** Drains of a generation after which an id not seen again is freed. */
+const STALE_DRAINS = 30;
 const KEY_SIZE = 28;
 const COMM_OFF = 12;
 const COMM_LEN = 16;
@@ -36,7 +43,7 @@ export interface RawStack {
   tgid: number;
   comm: string;
   count: number;
-  /** Stack-map frames, innermost first; empty when not collected or missing. */
+  /** Stack-map frames, innermost first; empty when not collected or missing. Shared: do not modify. */
   kernel: bigint[];
   user: number[];
   /** The stack was wanted but the kernel could not store it (-EEXIST collision, -ENOMEM...). */
@@ -60,7 +67,11 @@ export class Sampler {
   private obj: BpfObject | null = null;
   private links: BpfLink[] = [];
   private active = 0;
-  private readonly pending: [Set<number>, Set<number>] = [new Set(), new Set()];
+  /** Per generation: stack id → its frames, as long as the id is stored in the kernel. */
+  private readonly known: [Map<number, KnownStack>, Map<number, KnownStack>] = [new Map(), new Map()];
+  private drains = 0;
+  /** More stored ids than this and new stacks collide too often (1 in 16): free them all. */
+  private readonly crowded: number;
   private lostSeen = 0n;
   private counts: [BpfMap, BpfMap] | null = null;
   private stacks: [BpfMap, BpfMap] | null = null;
@@ -70,6 +81,10 @@ export class Sampler {
     if (opts.userStacksOnly && opts.kernelStacksOnly) {
       throw new Error('user_stacks_only and kernel_stacks_only cannot both be set');
     }
+    // The kernel hashes stacks into roundup_pow_of_two(max_entries) buckets, one stack each.
+    let buckets = 1;
+    while (buckets < opts.stackStorageSize) buckets *= 2;
+    this.crowded = Math.max(16, buckets >> 4);
   }
 
   get running(): boolean {
@@ -128,8 +143,8 @@ export class Sampler {
     this.counts = [loaded.obj.map('counts0'), loaded.obj.map('counts1')];
     this.stacks = [loaded.obj.map('stacks0'), loaded.obj.map('stacks1')];
     this.active = 0;
-    this.pending[0].clear();
-    this.pending[1].clear();
+    this.known[0].clear();
+    this.known[1].clear();
     this.lostSeen = 0n;
     return this.variant();
   }
@@ -154,11 +169,11 @@ export class Sampler {
     const idle = 1 - this.active;
     const out: RawStack[] = [];
 
-    // 1. Finish the idle generation: late writers from the last flip, then free its stacks.
+    this.drains++;
+
+    // 1. Finish the idle generation: late writers from the last flip, then free stale stacks.
     this.read(idle, out);
-    const stacks = this.stacks[idle];
-    for (const id of this.pending[idle]) stacks.delete(u32Key(id));
-    this.pending[idle].clear();
+    this.freeStacks(idle);
 
     // 2. Flip, then read the generation samples just left.
     const genBuf = u32Key(idle);
@@ -173,20 +188,38 @@ export class Sampler {
     return { stacks: out, lost };
   }
 
+  /** Only while generation g takes no samples and its counts have been read. */
+  private freeStacks(g: number): void {
+    const known = this.known[g];
+    const stacks = this.stacks![g];
+    const all = known.size > this.crowded;
+    for (const [id, k] of known) {
+      if (all || this.drains - k.seen > STALE_DRAINS) {
+        stacks.delete(u32Key(id));
+        known.delete(id);
+      }
+    }
+  }
+
+  get storedStacks(): number {
+    return this.known[0].size + this.known[1].size;
+  }
+
   private read(g: number, out: RawStack[]): void {
     const batch = this.counts![g].lookupAndDeleteBatch();
     if (batch.count === 0) return;
     const stackMap = this.stacks![g];
-    const pending = this.pending[g];
-    const frames = new Map<number, Buffer | null>();
-    const framesOf = (id: number): Buffer | null => {
-      let f = frames.get(id);
-      if (f === undefined) {
-        f = stackMap.lookup(u32Key(id));
-        frames.set(id, f);
-        pending.add(id);
+    const known = this.known[g];
+    const framesOf = (id: number): KnownStack | null => {
+      let k = known.get(id);
+      if (!k) {
+        const v = stackMap.lookup(u32Key(id));
+        if (!v) return null;
+        k = { raw: trim(v), seen: this.drains };
+        known.set(id, k);
       }
-      return f;
+      k.seen = this.drains;
+      return k;
     };
     const { keys, values } = batch;
     const vsize = values.length / batch.count;
@@ -208,20 +241,36 @@ export class Sampler {
       if (!o.userStacksOnly) {
         if (kid >= 0) {
           const f = framesOf(kid);
-          if (f) kernel = readKernel(f);
+          if (f) kernel = f.kernel ??= readKernel(f.raw);
           else kernelMissed = true;
         } else if (kid !== -EFAULT) kernelMissed = true;
       }
       if (!o.kernelStacksOnly) {
         if (uid >= 0) {
           const f = framesOf(uid);
-          if (f) user = readUser(f);
+          if (f) user = f.user ??= readUser(f.raw);
           else userMissed = true;
         } else if (uid !== -EFAULT) userMissed = true;
       }
       out.push({ tgid, comm, count, kernel, user, kernelMissed, userMissed });
     }
   }
+}
+
+interface KnownStack {
+  /** The stored frames (up to the first zero). */
+  raw: Buffer;
+  /** Drain count when a sample last named this id. */
+  seen: number;
+  kernel?: bigint[];
+  user?: number[];
+}
+
+/** A copy of the frames of a stack-map value, without the zero padding. */
+function trim(value: Buffer): Buffer {
+  let n = 0;
+  while (n + 8 <= value.length && (value.readUInt32LE(n) !== 0 || value.readUInt32LE(n + 4) !== 0)) n += 8;
+  return Buffer.from(value.subarray(0, n));
 }
 
 function readKernel(value: Buffer): bigint[] {
