@@ -167,6 +167,7 @@ describe('dashboard against the real agent', () => {
     try {
       await expect.poll(() => page.getAttribute('body', 'data-conn'), { timeout: 20_000 }).toBe('down');
       expect(await page.textContent('#warnings')).toMatch(/pmproxy .*unreachable/);
+      await page.evaluate(() => window.scrollTo(0, 0));
       await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-pmproxy-down.png') });
     } finally {
       pmproxy('start');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildFlameTree, findPath, frameLibtype, parseStackInstance, StackWindow } from '../../web/app/lib/flame-tree';
+import { buildFlameTree, findPath, frameLibtype, parseStackInstance, repairPmproxyText, StackWindow } from '../../web/app/lib/flame-tree';
 
 describe('parseStackInstance', () => {
   it('reads "comm,pid" then frames outermost first', () => {
@@ -83,5 +83,14 @@ describe("the agent's stack names", () => {
       frames: ['JS:*fn\u00a0/app/x.js:3', 'main'],
     });
     expect(parseStackInstance('dd\u00a0x,5\nf')?.comm).toBe('dd\u00a0x');
+  });
+});
+
+describe('names as pmproxy 6.0.3 delivers them', () => {
+  it('turns the U+FFFD runs pmproxy makes of U+00A0 and U+201A back into them', () => {
+    const viaPmproxy = 'node,7\n[Missed\uFFFD\uFFFDUser\uFFFD\uFFFDStack]\nf<a\uFFFD\uFFFD\uFFFDb>';
+    expect(parseStackInstance(viaPmproxy)!.frames).toEqual(['[Missed\u00a0User\u00a0Stack]', 'f<a\u201ab>']);
+    expect(repairPmproxyText('x\uFFFDy')).toBe('x\uFFFDy');
+    expect(repairPmproxyText('plain')).toBe('plain');
   });
 });

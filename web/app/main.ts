@@ -34,7 +34,7 @@ const runq = new HeatmapPanel('runqlat', 'Run queue latency (runqlat)', RUNQ_LAT
 const disk = new HeatmapPanel('biolatency', 'Disk I/O latency (biolatency)', DISK_LATENCY, 'biolatency', heatWindow);
 const fs = new FsHeatmapPanel(heatWindow, params.get('fs'), params.get('op') ?? 'read');
 const stacks = new StacksPanel(num('flamewindow', 30));
-const profile = new ProfilePanel();
+const profile = new ProfilePanel(client);
 const exec = new EventTablePanel('execsnoop', 'New processes (execsnoop)', EXECSNOOP, 'execsnoop', [
   { key: 'comm', label: 'comm' },
   { key: 'pid', label: 'pid', kind: 'number' },
@@ -105,8 +105,13 @@ refreshSel.addEventListener('change', () => {
 });
 const warningsEl = h('div', { id: 'warnings', role: 'alert', 'aria-live': 'polite' });
 document.body.append(
-  h('header', { class: 'top' }, h('h1', {}, 'pmda-ebpf'), hostEl, connEl, agentEl, updatedEl, h('label', { class: 'item' }, 'refresh', refreshSel)),
-  warningsEl,
+  // Warnings stay in view with the header: a lost connection matters wherever one has scrolled.
+  h(
+    'div',
+    { class: 'top-bar' },
+    h('header', { class: 'top' }, h('h1', {}, 'pmda-ebpf'), hostEl, connEl, agentEl, updatedEl, h('label', { class: 'item' }, 'refresh', refreshSel)),
+    warningsEl,
+  ),
   h(
     'main',
     {},

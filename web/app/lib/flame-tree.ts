@@ -21,7 +21,18 @@ export interface FlameNode {
 // as U+00A0, which \s would also match.
 const FIRST_LINE = /^(?:([#@]?[0-9a-fA-F]{1,16}:?) +)?(.*?), *(\d+),?$/;
 
-export function parseStackInstance(name: string): ParsedStack | null {
+/**
+ * pmproxy 6.0.3 writes every byte >= 0x80 of a string as \uFFFD in its JSON, so the agent's
+ * U+00A0 (for spaces inside frames, 2 bytes in UTF-8) and U+201A (for commas, 3 bytes) arrive as
+ * runs of U+FFFD. Put the characters back; a run of another length stays as it came.
+ */
+export function repairPmproxyText(s: string): string {
+  if (!s.includes('\uFFFD')) return s;
+  return s.replace(/\uFFFD+/g, (run) => (run.length === 2 ? '\u00a0' : run.length === 3 ? '\u201a' : run));
+}
+
+export function parseStackInstance(rawName: string): ParsedStack | null {
+  const name = repairPmproxyText(rawName);
   const lines = name.split('\n');
   const first = (lines[0] ?? '').trim();
   const frames = lines

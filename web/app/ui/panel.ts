@@ -44,6 +44,9 @@ export function missingNote(snap: Snapshot, names: readonly string[], module: st
     // In the namespace, but its agent did not describe it: starting, restarting, or hung.
     return `${what}: the agent did not answer for it (pmproxy: "${reason}"); it may be starting. Retrying.`;
   }
+  if (moduleStates.get(module)?.state === 'running') {
+    return `${what}: not in pmcd's namespace although module ${module} is running (the agent's namespace may be out of date: re-run its Install). Retrying.`;
+  }
   return `${what}: not exported by the agent (${moduleNote(module) || `module ${module} disabled or failed, or the agent not installed; see Agent health`}).`;
 }
 

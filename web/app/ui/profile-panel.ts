@@ -1,8 +1,8 @@
 // pmdabcc's on-demand profiler: pmstore bcc.proc.profile start|stop, then the JSON tree it
 // leaves in the metric. The agent (or pmcd) may refuse the store; say so plainly.
 import { PROFILE } from '../lib/metric-names';
-import { StoreRefused } from '../lib/pmapi-client';
-import type { Poller, Snapshot } from '../lib/poller';
+import { StoreRefused, type PmapiClient } from '../lib/pmapi-client';
+import type { Snapshot } from '../lib/poller';
 import { parseProfileValue, type ProfileValue } from '../lib/profile-json';
 import { h, panelFrame, setText, type PanelFrame } from './dom';
 import { FlameView } from './flame-view';
@@ -19,12 +19,12 @@ export class ProfilePanel implements Panel {
   private current: ProfileValue | null = null;
   private lastAsked = -Infinity;
   private busyUntil = 0;
-  private poller: Poller | null = null;
 
-  constructor() {
+  constructor(private readonly client: PmapiClient) {
     this.frame = panelFrame('profile', 'On-demand profile', `${PROFILE} · pmstore start/stop`, false);
-    this.startBtn = h('button', { type: 'button', class: 'profile-start', onclick: () => void this.control('start') }, 'Start profiling');
-    this.stopBtn = h('button', { type: 'button', class: 'profile-stop', onclick: () => void this.control('stop') }, 'Stop and show');
+    // Disabled until the first fetch says what the profiler is doing.
+    this.startBtn = h('button', { type: 'button', class: 'profile-start', disabled: true, onclick: () => void this.control('start') }, 'Start profiling');
+    this.stopBtn = h('button', { type: 'button', class: 'profile-stop', disabled: true, onclick: () => void this.control('stop') }, 'Stop and show');
     this.statusEl = h('span', { class: 'profile-status' }, 'status unknown');
     this.messageEl = h('div', { class: 'profile-message', role: 'alert', hidden: true });
     this.frame.tools.append(this.startBtn, this.stopBtn, this.statusEl);
@@ -46,13 +46,12 @@ export class ProfilePanel implements Panel {
   }
 
   private async control(action: 'start' | 'stop'): Promise<void> {
-    if (!this.poller) return;
     this.showMessage('');
     this.busyUntil = Date.now() + 15_000;
     this.startBtn.disabled = true;
     this.stopBtn.disabled = true;
     try {
-      await this.poller.client.store(PROFILE, action);
+      await this.client.store(PROFILE, action);
       setText(this.statusEl, action === 'start' ? 'starting…' : 'stopping…');
     } catch (e) {
       if (e instanceof StoreRefused) {
@@ -77,8 +76,7 @@ export class ProfilePanel implements Panel {
     this.stopBtn.disabled = !available || !(s === 'started' || s === 'starting');
   }
 
-  update(snap: Snapshot, poller: Poller): void {
-    this.poller = poller;
+  update(snap: Snapshot): void {
     const missing = missingNote(snap, [PROFILE], 'profile');
     if (missing) {
       setNote(this.frame, missing, 'warn');
