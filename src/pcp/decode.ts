@@ -6,7 +6,7 @@ import { PduReader } from './reader';
 import { readResultBody } from './decode-result';
 import { readLabelSets } from './decode-label';
 import { unitsFromWord } from './units';
-import { CLIENT_PDU, PDU, PM_PROFILE, type Pdu } from './types';
+import { CLIENT_PDU, PDU, PM_PROFILE, type Header, type Pdu } from './types';
 
 /** PDUs whose length never varies (§5). */
 const FIXED_LEN: Record<number, number> = {
@@ -16,12 +16,6 @@ const FIXED_LEN: Record<number, number> = {
   [PDU.TEXT_REQ]: 20,
   [PDU.LABEL_REQ]: 20,
 };
-
-export interface Header {
-  len: number;
-  type: number;
-  from: number;
-}
 
 /** Checks the 12-byte header against the buffer; the reader is positioned after it. */
 export function readHeader(buf: Buffer): { hdr: Header; r: PduReader } {
