@@ -2,6 +2,7 @@
 export { BpfError, NoVariantError, errnoName, errnoText } from './errors';
 export { kernelFeatures, ensureTracefs, tracefsRoot, releaseFeatureCaches } from './features';
 export { BpfLink } from './link';
+export { BPF_MAP_TYPE } from './libbpf';
 export { setLibbpfLogger, withLibbpfLogger } from './log';
 export { BpfMap, type BatchResult } from './map';
 export { BpfObject, enableBpfStats, libbpfVersion, possibleCpus, onlineCpus, type GlobalValue, type ProgramStats } from './object';

@@ -76,6 +76,7 @@ export const L = {
     map: Ptr,
     n: number,
   ) => number,
+  bpf_map__set_type: lib.func('int bpf_map__set_type(void *map, int type)') as (map: Ptr, type: number) => number,
   bpf_map__is_internal: lib.func('bool bpf_map__is_internal(void *map)') as (map: Ptr) => boolean,
   bpf_map__initial_value: lib.func('void *bpf_map__initial_value(void *map, _Out_ size_t *psize)') as (
     map: Ptr,

@@ -241,6 +241,14 @@ export class BpfObject {
     if (rc < 0) throw new BpfError('set max_entries', rc, `map ${map}`, this.loaded ? 'the object is already loaded' : undefined);
   }
 
+  /** Change a map's type before load, e.g. a per-CPU array to a shared one (benchmarks compare them). */
+  setMapType(map: string, type: number): void {
+    const m = L.bpf_object__find_map_by_name(this.handle, map);
+    if (!m) throw new BpfError('find map', 0, `${this.file}: map ${map}`);
+    const rc = L.bpf_map__set_type(m, type);
+    if (rc < 0) throw new BpfError('set map type', rc, `map ${map}`, this.loaded ? 'the object is already loaded' : undefined);
+  }
+
   /** Load every program with autoload on. A failure leaves the object unusable (close it). */
   load(): void {
     const { result, messages } = captureWarnings(() => L.bpf_object__load(this.handle));
