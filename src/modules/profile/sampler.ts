@@ -9,8 +9,10 @@
 //
 // Without BPF_F_REUSE_STACKID the kernel never rewrites a stored stack, so an id names the
 // same frames until it is deleted: the frames of each id are read once and remembered, and
-// a steady workload costs no per-stack syscall. Ids are freed only when they have not been
-// seen for a while, or when so many are stored that new stacks would start to collide.
+// a steady workload costs no per-stack syscall. Ids are freed when they have not been seen
+// for a while, or, once so many are stored that new stacks start to collide, as soon as a
+// drain does not see them. Ids in use are never freed just to be stored again: if the
+// working set alone crowds the map, the missed-stack counters say so (stack_storage_size).
 import * as os from 'node:os';
 import type { Logger } from 'pino';
 import { loadWithVariants, type BpfLink, type BpfMap, type BpfObject } from '../../bpf';
@@ -70,8 +72,9 @@ export class Sampler {
   /** Per generation: stack id → its frames, as long as the id is stored in the kernel. */
   private readonly known: [Map<number, KnownStack>, Map<number, KnownStack>] = [new Map(), new Map()];
   private drains = 0;
-  /** More stored ids than this and new stacks collide too often (1 in 16): free them all. */
+  /** More stored ids than this and new stacks collide too often (1 in 16). */
   private readonly crowded: number;
+  private readonly key = Buffer.alloc(4);
   private lostSeen = 0n;
   private counts: [BpfMap, BpfMap] | null = null;
   private stacks: [BpfMap, BpfMap] | null = null;
@@ -192,10 +195,12 @@ export class Sampler {
   private freeStacks(g: number): void {
     const known = this.known[g];
     const stacks = this.stacks![g];
-    const all = known.size > this.crowded;
+    // A generation's ids are seen on alternate drains: "this drain or the last" is in use.
+    const maxAge = known.size > this.crowded ? 1 : STALE_DRAINS;
     for (const [id, k] of known) {
-      if (all || this.drains - k.seen > STALE_DRAINS) {
-        stacks.delete(u32Key(id));
+      if (this.drains - k.seen > maxAge) {
+        this.key.writeUInt32LE(id, 0);
+        stacks.delete(this.key);
         known.delete(id);
       }
     }
@@ -213,7 +218,8 @@ export class Sampler {
     const framesOf = (id: number): KnownStack | null => {
       let k = known.get(id);
       if (!k) {
-        const v = stackMap.lookup(u32Key(id));
+        this.key.writeUInt32LE(id, 0);
+        const v = stackMap.lookup(this.key);
         if (!v) return null;
         k = { raw: trim(v), seen: this.drains };
         known.set(id, k);
