@@ -1,0 +1,53 @@
+// The other way to read a ring buffer: libbpf's ring_buffer__consume() calling a JS function
+// for every record through a koffi callback. The agent does not use it (see ringbuf.ts, which
+// walks the mapped ring in JS); it is kept so bench/events.bench.ts can measure the difference
+// on the same producer, which is why the agent reads rings the way it does.
+import { BpfError } from './errors';
+import { koffi, lastErrno, type NativePtr } from './libbpf';
+import type { BpfMap } from './map';
+import type { RecordSink } from './ringbuf';
+
+const lib = koffi.load('libbpf.so.1');
+const SampleFn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
+const ringBufferNew = lib.func('void *ring_buffer__new(int map_fd, ring_buffer_sample_fn *cb, void *ctx, void *opts)') as (
+  fd: number,
+  cb: unknown,
+  ctx: null,
+  opts: null,
+) => NativePtr;
+const ringBufferConsume = lib.func('int ring_buffer__consume(void *rb)') as (rb: NativePtr) => number;
+const ringBufferFree = lib.func('void ring_buffer__free(void *rb)') as (rb: NativePtr) => void;
+
+export class CallbackRingReader {
+  private rb: NativePtr;
+  private readonly cb: koffi.IKoffiRegisteredCallback;
+  private sink: RecordSink | null = null;
+
+  constructor(map: BpfMap) {
+    this.cb = koffi.register((_ctx: unknown, data: unknown, size: number) => {
+      // Each record becomes a Buffer over libbpf's pointer, valid only during the call.
+      this.sink!(Buffer.from(koffi.view(data, size)), 0, size);
+      return 0;
+    }, koffi.pointer(SampleFn));
+    this.rb = ringBufferNew(map.fd, this.cb, null, null);
+    if (!this.rb) {
+      koffi.unregister(this.cb);
+      throw new BpfError('ring_buffer__new', lastErrno(), `map ${map.name}`);
+    }
+  }
+
+  /** Every record available now, one callback each. */
+  consume(sink: RecordSink): number {
+    this.sink = sink;
+    const n = ringBufferConsume(this.rb);
+    if (n < 0) throw new BpfError('ring_buffer__consume', -n);
+    return n;
+  }
+
+  close(): void {
+    if (!this.rb) return;
+    ringBufferFree(this.rb);
+    this.rb = null;
+    koffi.unregister(this.cb);
+  }
+}
