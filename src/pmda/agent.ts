@@ -2,7 +2,7 @@
 // module lifecycle and turns PDUs into calls on the metric table and the module instances.
 import type { Logger } from 'pino';
 import * as wire from '../pcp';
-import { PDU, PM_ERR, PM_ID_NULL, PM_IN_NULL, PM_INDOM_NULL, PM_LABEL, PM_TEXT, pmidCluster, pmidItem, type Pdu } from '../pcp/types';
+import { PDU, PM_ERR, PM_TYPE, PM_ID_NULL, PM_IN_NULL, PM_INDOM_NULL, PM_LABEL, PM_TEXT, pmidCluster, pmidItem, type Pdu } from '../pcp/types';
 import { ConfigError } from './config-schema';
 import { moduleSection, type RawConfig } from './config-file';
 import type { InstanceDomain, LabelValue } from './indom';
@@ -420,7 +420,9 @@ export class Agent {
           code = 0;
           for (const v of s.values) {
             try {
-              code = await inst.store(pmidItem(s.pmid), v.inst, v.value as never, client);
+              // INSITU words arrive unsigned; a PM_TYPE_32 metric means them signed.
+              const value = e.spec.type === PM_TYPE.I32 && typeof v.value === 'number' ? wire.asInt32(v.value) : v.value;
+              code = await inst.store(pmidItem(s.pmid), v.inst, value as never, client);
             } catch (err) {
               this.log.error({ metric: e.spec.name, err: (err as Error).message }, 'store failed');
               code = PM_ERR.BADSTORE;
