@@ -34,10 +34,12 @@ struct exec_event {
 	char args[ARGS_BUF];
 };
 
-/* Pending execs by thread id, between syscall entry and exit. */
+/* Pending execs by thread id, between syscall entry and exit. LRU: an entry whose exit never
+ * comes (a task killed mid-exec, or a non-leader thread whose id changes in a successful exec)
+ * must not stay forever and fill the table. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 10240);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);	/* execs in flight at once; each entry is ~7.8 KB, preallocated */
 	__type(key, __u32);
 	__type(value, struct exec_event);
 } execs SEC(".maps");

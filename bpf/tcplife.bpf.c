@@ -42,9 +42,10 @@ struct ident {
 	char comm[16];
 };
 
-/* When each socket entered its last early state (as BCC: any state before FIN_WAIT1). */
+/* When each socket entered its last early state (as BCC: any state before FIN_WAIT1). LRU, like
+ * whoami: a socket seen only half-way (attached mid-life) must not hold an entry forever. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 10240);
 	__type(key, struct sock *);
 	__type(value, __u64);
@@ -52,7 +53,7 @@ struct {
 
 /* Who connected (SYN_SENT) or closed passively (LAST_ACK): the task at TCP_CLOSE is often softirq. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 10240);
 	__type(key, struct sock *);
 	__type(value, struct ident);
