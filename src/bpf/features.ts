@@ -15,8 +15,18 @@ const btfCache = new Map<string, boolean>();
 const fentryCache = new Map<string, boolean>();
 const ksymCache = new Map<string, boolean>();
 
+let releaseTimer: NodeJS.Timeout | null = null;
+const KEEP_BTF_MS = 5000;
+
+/** The parsed vmlinux BTF (~75 ms CPU to parse, several MB): kept while modules are starting,
+ *  freed once nothing has asked for it for a few seconds. */
 function vmlinuxBtf(): NativePtr {
   if (vmlinux === undefined) vmlinux = L.btf__load_vmlinux_btf();
+  if (releaseTimer) releaseTimer.refresh();
+  else {
+    releaseTimer = setTimeout(releaseFeatureCaches, KEEP_BTF_MS);
+    releaseTimer.unref();
+  }
   return vmlinux;
 }
 
@@ -178,8 +188,10 @@ function readProcFile(file: string): string {
   }
 }
 
-/** Free the cached vmlinux BTF (several MB) once every module has chosen its variants. */
+/** Free the cached vmlinux BTF now (it is also freed by itself a few seconds after its last use). */
 export function releaseFeatureCaches(): void {
+  if (releaseTimer) clearTimeout(releaseTimer);
+  releaseTimer = null;
   if (vmlinux) L.btf__free(vmlinux);
   vmlinux = undefined;
 }

@@ -48,7 +48,10 @@ export const biolatency: ModuleSpec = {
         'device driver until its completion (block_rq_issue → block_rq_complete); with ' +
         '"queued = true" in the [biolatency] section, from its insertion into the I/O scheduler ' +
         '(block_rq_insert), so OS queue time is included. ' +
-        HISTOGRAM_UNITS_HELP,
+        HISTOGRAM_UNITS_HELP +
+        ' There is no process or cgroup option: completions run in interrupt context and requests ' +
+        'are often issued by another task (plug flush, kblockd, writeback), so the task at these ' +
+        'events is not the one that asked for the I/O; bcc.proc.io.perdev (biotop) attributes I/O to processes.',
     },
   ],
   indoms: [
