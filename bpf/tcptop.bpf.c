@@ -121,8 +121,10 @@ struct pending {
 	__u32 tx;
 };
 
+/* LRU: a thread that dies inside the call (exit_group from a sibling) never reaches the return
+ * probe; its entry must not take a slot for good. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 10240);
 	__type(key, __u32); /* thread id */
 	__type(value, struct pending);

@@ -1,6 +1,7 @@
 // biotop against the real kernel: dd with O_DIRECT on the root disk, whose every 64 KiB block
 // is one request, must show up as its own row with its pid, comm, direction, disk, I/O count
 // and bytes, through every attach variant this kernel has.
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +44,8 @@ async function ddWriteRead(name: string): Promise<{ writer: number; reader: numb
   return { writer, reader };
 }
 
+/** Counts against what the workload did. The slack is for a loaded machine: there a few
+ *  requests can complete without the block completion tracepoints firing (seen with perf too). */
 function within(actual: number | bigint, expected: number, pct: number): void {
   const a = Number(actual);
   expect(a).toBeGreaterThanOrEqual(expected * (1 - pct / 100));
@@ -60,8 +63,8 @@ function checkDdRows(table: Record<string, unknown>[], pids: { writer: number; r
     expect(row!.major).toBe(rootDisk.major);
     expect(row!.minor).toBe(rootDisk.minor);
     expect(row!.disk).toBe(rootDisk.name);
-    within(row!.io as number, COUNT, 3);
-    within(row!.bytes as bigint, COUNT * BS, 3);
+    within(row!.io as number, COUNT, 5);
+    within(row!.bytes as bigint, COUNT * BS, 5);
     expect(typeof row!.bytes).toBe('bigint');
     expect(row!.duration as number).toBeGreaterThan(0);
   }
@@ -132,6 +135,8 @@ describe('biotop on the real kernel', () => {
     const mods = [all, top3, fewIo, rw, slow];
     for (const m of mods) await m.module.start();
     try {
+      // start every instance's interval at the same moment
+      for (const m of mods) rows(biotop, m.module);
       // five writers of known, different sizes (4 KiB O_DIRECT writes: io = blocks)
       const counts = [40, 80, 120, 160, 200];
       const ours = new Map<number, number>();
@@ -141,44 +146,110 @@ describe('biotop on the real kernel', () => {
         await run('dd', [`if=${file}`, 'of=/dev/null', 'bs=4096', 'iflag=direct']);
         fs.rmSync(file);
       }
+      // The full table is read first: other processes' rows only grow while we read, so every
+      // row it has is at least as big in the tables read after it.
       const [rAll, rTop3, rFewIo, rRw, rSlow] = mods.map((m) => rows(biotop, m.module));
       const n = (v: unknown) => Number(v);
+      const id = (r: Record<string, unknown>) => `${r.pid}/${r.comm}/${r.direction}/${r.major}:${r.minor}`;
 
-      // the full table has all five writers with their exact I/O counts
+      // the full table has all five writers with their I/O counts (see within() for the slack)
+      const measured = new Map<number, bigint>();
       for (const [pid, c] of ours) {
-        const r = rAll!.find((x) => x.pid === pid && x.direction === 'W');
-        expect(r?.io, `writer ${pid}`).toBe(c);
-        expect(r?.bytes).toBe(BigInt(c * 4096));
+        const r = rAll.find((x) => x.pid === pid && x.direction === 'W');
+        expect(r, `writer ${pid}`).toBeDefined();
+        within(r!.io as number, c, 5);
+        expect(r!.bytes).toBe(BigInt((r!.io as number) * 4096));
+        measured.set(pid, r!.bytes as bigint);
       }
 
       // more rows than process_count → exactly process_count, the biggest ones, biggest first
       expect(rTop3).toHaveLength(3);
-      for (let i = 1; i < 3; i++) expect(n(rTop3![i - 1]!.bytes)).toBeGreaterThanOrEqual(n(rTop3![i]!.bytes));
-      const cut = n(rTop3![2]!.bytes);
-      for (const [pid, c] of ours) {
-        if (c * 4096 > cut) expect(rTop3!.some((r) => r.pid === pid && r.direction === 'W'), `writer of ${c} blocks is in the top 3`).toBe(true);
+      for (let i = 1; i < 3; i++) expect(n(rTop3[i - 1]!.bytes)).toBeGreaterThanOrEqual(n(rTop3[i]!.bytes));
+      const cut = n(rTop3[2]!.bytes);
+      for (const [pid, b] of measured) {
+        if (n(b) > cut) expect(rTop3.some((r) => r.pid === pid && r.direction === 'W'), `writer ${pid} (${b} bytes) is in the top 3`).toBe(true);
       }
+      // and nothing the full table has outside the top 3 is bigger than the third (all was read
+      // first, so its rows can only be smaller than the same rows in top3's later read)
+      const inTop = new Set(rTop3.map(id));
+      for (const r of rAll) if (!inTop.has(id(r))) expect(n(r.bytes), `${id(r)} outside the top 3`).toBeLessThanOrEqual(cut);
 
       // "io": ascending, so the three rows with the fewest I/Os
       expect(rFewIo).toHaveLength(3);
-      for (let i = 1; i < 3; i++) expect(n(rFewIo![i - 1]!.io)).toBeLessThanOrEqual(n(rFewIo![i]!.io));
-      const ioCut = n(rFewIo![2]!.io);
-      for (const r of rAll!) if (n(r.io) < ioCut) expect(rFewIo!.some((x) => x.pid === r.pid && x.direction === r.direction && x.disk === r.disk)).toBe(true);
+      for (let i = 1; i < 3; i++) expect(n(rFewIo[i - 1]!.io)).toBeLessThanOrEqual(n(rFewIo[i]!.io));
+      const ioCut = n(rFewIo[2]!.io);
+      // (checked on our writers, whose rows were final before any read: another process's row
+      // may appear between two reads and would have had no row to rank in the first)
+      for (const [pid] of ours) {
+        const io = n(rAll.find((x) => x.pid === pid && x.direction === 'W')!.io);
+        if (io < ioCut) expect(rFewIo.some((r) => r.pid === pid && r.direction === 'W'), `writer ${pid} (${io} I/Os) is among the 3 fewest`).toBe(true);
+      }
 
       // "-rw": every write row before every read row, each direction by bytes
-      const dirs = rRw!.map((r) => r.direction).join('');
+      const dirs = rRw.map((r) => r.direction).join('');
       expect(dirs).toMatch(/^W*R*$/);
       expect(dirs).toContain('W');
       expect(dirs).toContain('R');
-      for (let i = 1; i < rRw!.length; i++) {
-        if (rRw![i]!.direction === rRw![i - 1]!.direction) expect(n(rRw![i - 1]!.bytes)).toBeGreaterThanOrEqual(n(rRw![i]!.bytes));
+      for (let i = 1; i < rRw.length; i++) {
+        if (rRw[i]!.direction === rRw[i - 1]!.direction) expect(n(rRw[i - 1]!.bytes)).toBeGreaterThanOrEqual(n(rRw[i]!.bytes));
       }
 
       // "-duration": slowest average first
-      expect(rSlow!.length).toBeGreaterThanOrEqual(5);
-      for (let i = 1; i < rSlow!.length; i++) expect(n(rSlow![i - 1]!.duration)).toBeGreaterThanOrEqual(n(rSlow![i]!.duration));
+      expect(rSlow.length).toBeGreaterThanOrEqual(5);
+      for (let i = 1; i < rSlow.length; i++) expect(n(rSlow[i - 1]!.duration)).toBeGreaterThanOrEqual(n(rSlow[i]!.duration));
     } finally {
       for (const m of mods) await m.module.stop();
+    }
+  });
+
+  it('nothing is lost between intervals: 4000 writes drained 20+ times sum to what one drain saw', async () => {
+    // Differential: a second instance drained only once at the end sees the same tracepoint
+    // events, so any difference is the drains' doing. (Against dd's own count the sum can be a
+    // fraction of a percent short when the machine is loaded: a few requests then complete
+    // without block_io_done or block_rq_complete firing, for every BPF program and for
+    // perf alike, which no drain strategy can recover.)
+    const drained = create(biotop, { interval: '0', process_count: '1000' });
+    const once = create(biotop, { interval: '0', process_count: '1000' });
+    await drained.module.start();
+    await once.module.start();
+    try {
+      const file = path.join(dir, 'noloss');
+      let io = 0;
+      let bytes = 0n;
+      let drains = 0;
+      let finished = false;
+      const child = spawn('dd', ['if=/dev/zero', `of=${file}`, 'bs=4096', 'count=4000', 'oflag=direct'], { stdio: 'ignore' });
+      const pid = child.pid!;
+      const take = () => {
+        drains++;
+        for (const r of rows(biotop, drained.module)) {
+          if (r.pid === pid && r.direction === 'W') {
+            io += r.io as number;
+            bytes += r.bytes as bigint;
+          }
+        }
+      };
+      const done = new Promise<void>((res, rej) => child.on('exit', (code) => (code === 0 ? res() : rej(new Error(`dd exit ${code}`)))));
+      void done.finally(() => (finished = true));
+      while (!finished) {
+        take();
+        await sleep(2);
+      }
+      await done;
+      await sleep(50);
+      // a program that read the old generation just before a flip writes into the drained map;
+      // that count is read when the same map is drained again, two refreshes later
+      take();
+      take();
+      fs.rmSync(file);
+      const ref = rows(biotop, once.module).find((r) => r.pid === pid && r.direction === 'W');
+      expect(drains).toBeGreaterThan(20);
+      within(ref!.io as number, 4000, 5);
+      expect(io).toBe(ref!.io);
+      expect(bytes).toBe(ref!.bytes);
+    } finally {
+      await drained.module.stop();
+      await once.module.stop();
     }
   });
 });
