@@ -6,6 +6,7 @@ import { BpfError, errnoName } from './errors';
 import { BPF_MAP_TYPE, L, type NativePtr } from './libbpf';
 
 const ENOENT = os.constants.errno.ENOENT;
+const ENOSPC = os.constants.errno.ENOSPC;
 const PERCPU = new Set<number>([BPF_MAP_TYPE.PERCPU_ARRAY, BPF_MAP_TYPE.PERCPU_HASH, BPF_MAP_TYPE.LRU_PERCPU_HASH]);
 const ARRAYS = new Set<number>([BPF_MAP_TYPE.ARRAY, BPF_MAP_TYPE.PERCPU_ARRAY]);
 
@@ -116,6 +117,9 @@ export class BpfMap {
         null,
       );
       const got = b.count.readUInt32LE(0);
+      // A hash bucket holding more entries than the room left (entries added while we read a
+      // nearly full map): what was read is valid, the rest waits for the next read.
+      if (rc === -ENOSPC && total > 0) break;
       // The last chunk comes back as -ENOENT with a valid count: those entries are real.
       if (rc < 0 && rc !== -ENOENT) {
         throw new BpfError(`map ${op} batch`, rc, `map ${this.name}`, `after ${total} entries`);
