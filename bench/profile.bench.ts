@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { onlineCpus } from '../src/bpf';
 import { profile } from '../src/modules/profile';
-import { collect, newTotals } from '../src/modules/profile/collect';
+import { Collector } from '../src/modules/profile/collect';
 import { HotStacks } from '../src/modules/profile/hot-stacks';
 import { Sampler } from '../src/modules/profile/sampler';
 import { Symbolizer } from '../src/modules/profile/symbolizer';
@@ -110,6 +110,7 @@ async function thousandStacks(bin: string): Promise<string> {
     sampler.drain();
     const symbolizer = new Symbolizer({ log });
     const hot = new HotStacks(new InstanceDomain(0, null), { windowMs: 60_000, maxStacks: 100, maxTracked: 100_000 });
+    const collector = new Collector(symbolizer, hot);
     interface Round {
       keys: number;
       distinct: number;
@@ -123,14 +124,15 @@ async function thousandStacks(bin: string): Promise<string> {
     const rounds: Round[] = [];
     for (let r = 0; r < 5; r++) {
       await sleep(5000);
-      const totals = newTotals();
+      const missedBefore = collector.totals.missedUser;
       const before = hot.tracked;
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       const d = sampler.drain();
       const t1 = performance.now();
       const c1 = process.cpuUsage();
-      collect(d, symbolizer, hot, null, totals, Date.now());
+      collector.push(d);
+      collector.run(Infinity);
       const t2 = performance.now();
       const c2 = process.cpuUsage();
       rounds.push({
@@ -140,7 +142,7 @@ async function thousandStacks(bin: string): Promise<string> {
         readCpu: cpuMs(c1) - cpuMs(c0),
         sym: t2 - t1,
         symCpu: cpuMs(c2) - cpuMs(c1),
-        missed: totals.missedUser,
+        missed: collector.totals.missedUser - missedBefore,
       });
     }
     const f = (x: number) => x.toFixed(1).padStart(6);

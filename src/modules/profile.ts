@@ -22,10 +22,10 @@ import {
   type ModuleInstance,
   type ModuleSpec,
 } from '../pmda/module';
-import { collect, newTotals } from './profile/collect';
+import { Collector } from './profile/collect';
 import { HotStacks } from './profile/hot-stacks';
 import { Sampler } from './profile/sampler';
-import { ProfileTree, profileValue } from './profile/stack-tree';
+import { profileValue } from './profile/stack-tree';
 import { Symbolizer } from './profile/symbolizer';
 import { filterConfig, TaskFilter } from './shared/filter';
 
@@ -35,6 +35,10 @@ const INDOM = 14;
 const DRAIN_MS = 1000;
 /** A fetch drains first unless a drain ran this recently. */
 const FETCH_DRAIN_MIN_MS = 200;
+/** Symbolisation slice between two turns of the event loop (pmcd requests wait meanwhile). */
+const SLICE_MS = 25;
+/** A stop names the backlog at once if it takes no longer than this; else it goes on in slices. */
+const STOP_BUDGET_MS = 250;
 
 const ITEM = { profile: 0, stacks: 1, samples: 2, missedUser: 3, missedKernel: 4, lost: 5 } as const;
 
@@ -159,20 +163,21 @@ class Profile implements ModuleInstance {
   private filter: TaskFilter | null = null;
   private timer: NodeJS.Timeout | null = null;
   private readonly symbolizer: Symbolizer;
-  private readonly hot: HotStacks;
+  private readonly hot: HotStacks | null;
+  private readonly collector: Collector;
   private status: Status = 'stopped';
   private data: string | null = null;
-  private session: ProfileTree | null = null;
   private lastDrain = -Infinity;
-  private drainFailures = 0;
-  private readonly totals = newTotals();
+  private pumping = false;
+  private failures = 0;
 
   constructor(private readonly ctx: ModuleContext) {
     this.symbolizer = new Symbolizer({ log: ctx.log });
-    this.hot = new HotStacks(ctx.indom(INDOM), {
-      windowMs: (ctx.config.window as number) * 1000,
-      maxStacks: ctx.config.max_stacks as number,
-    });
+    // With continuous off there is no window to feed: bcc.proc.stacks stays empty.
+    this.hot = ctx.config.continuous
+      ? new HotStacks(ctx.indom(INDOM), { windowMs: (ctx.config.window as number) * 1000, maxStacks: ctx.config.max_stacks as number })
+      : null;
+    this.collector = new Collector(this.symbolizer, this.hot);
   }
 
   async start(): Promise<void> {
@@ -213,7 +218,9 @@ class Profile implements ModuleInstance {
     this.sampler = sampler;
     this.filter = filter;
     this.ctx.status.setVariant(variant + (filter.active ? ` filter ${filter.describe()}` : ''));
-    this.timer = setInterval(() => this.drainSafely(), DRAIN_MS);
+    // kallsyms takes a few hundred ms to read: now, rather than in the first drain.
+    this.symbolizer.preloadKernel();
+    this.timer = setInterval(() => this.tick(), DRAIN_MS);
     this.timer.unref();
   }
 
@@ -224,47 +231,68 @@ class Profile implements ModuleInstance {
     this.filter = null;
     this.sampler?.stop();
     this.sampler = null;
-    this.hot.clear();
   }
 
-  private drainSafely(): void {
+  private guard(what: string, fn: () => void): void {
     try {
-      this.drain();
+      fn();
     } catch (e) {
       // A failing drain must not take the agent down; say so once per burst, not every second.
-      if (this.drainFailures++ % 60 === 0) this.ctx.log.error({ err: e, failures: this.drainFailures }, 'profile drain failed');
+      if (this.failures++ % 60 === 0) this.ctx.log.error({ err: e, failures: this.failures }, `profile ${what} failed`);
     }
   }
 
-  /** Move what the kernel sampled into the session and the hot-stack window. */
-  drain(now = Date.now()): void {
+  /** Move what the kernel sampled into the queue (a few syscalls). */
+  private drainKernel(now = Date.now()): void {
     if (!this.sampler) return;
     this.lastDrain = now;
-    const drained = this.sampler.drain();
-    if (drained.lost > 0) this.ctx.status.addLost(drained.lost);
-    collect(drained, this.symbolizer, this.hot, this.session, this.totals, now);
+    const d = this.sampler.drain();
+    if (d.lost > 0) this.ctx.status.addLost(d.lost);
+    this.collector.push(d);
+  }
+
+  /** Name queued stacks in slices, yielding to the event loop between them. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    const slice = () => {
+      let empty = true;
+      this.guard('symbolisation', () => {
+        empty = this.collector.run(SLICE_MS);
+      });
+      if (empty) this.pumping = false;
+      else setImmediate(slice);
+    };
+    slice();
+  }
+
+  private tick(): void {
+    this.guard('drain', () => this.drainKernel());
+    this.pump();
   }
 
   refresh(items: ReadonlySet<number>): void {
     if (items.has(ITEM.profile) && items.size === 1) return;
-    if (Date.now() - this.lastDrain >= FETCH_DRAIN_MIN_MS) this.drainSafely();
+    if (Date.now() - this.lastDrain < FETCH_DRAIN_MIN_MS) return;
+    this.tick();
   }
 
   fetch(item: number): FetchResult {
     const single = (v: number) => [{ inst: PM_IN_NULL, value: BigInt(v) }];
+    const t = this.collector.totals;
     switch (item) {
       case ITEM.profile:
         return [{ inst: PM_IN_NULL, value: profileValue(this.status, this.data) }];
       case ITEM.stacks:
-        return this.hot.values();
+        return this.hot?.values() ?? [];
       case ITEM.samples:
-        return single(this.totals.samples);
+        return single(t.samples);
       case ITEM.missedUser:
-        return single(this.totals.missedUser);
+        return single(t.missedUser);
       case ITEM.missedKernel:
-        return single(this.totals.missedKernel);
+        return single(t.missedKernel);
       case ITEM.lost:
-        return single(this.totals.lost);
+        return single(t.lost);
       default:
         return PM_ERR.PMID;
     }
@@ -283,51 +311,54 @@ class Profile implements ModuleInstance {
     return PM_ERR.BADSTORE;
   }
 
+  /** pmdabcc's start: ignored (with a log line) unless stopped. */
   private startProfile(): number {
     if (this.status !== 'stopped') {
-      this.ctx.log.info({ status: this.status }, 'profile start ignored: already started');
+      this.ctx.log.info({ status: this.status }, 'profile start ignored: not stopped');
       return 0;
     }
     this.status = 'starting';
     this.data = null;
     try {
       this.startSampling();
-      // Samples from before the start belong to the continuous window only.
-      this.drain();
+      // What the kernel has so far belongs to the continuous window only.
+      this.drainKernel();
     } catch (e) {
       this.status = 'stopped';
       this.ctx.log.error({ err: e }, 'profile start failed');
       return PM_ERR.GENERIC;
     }
-    this.session = new ProfileTree();
+    this.collector.startSession((tree) => {
+      this.data = tree.toJson();
+      this.status = 'stopped';
+      this.ctx.log.info({ samples: tree.total, nodes: tree.nodeCount }, 'profiling stopped');
+    });
     this.status = 'started';
+    this.pump();
     this.ctx.log.info('profiling started');
     return 0;
   }
 
+  /** pmdabcc's stop: "stopping" until the samples up to now are named, then "stopped" with the tree. */
   private stopProfile(): number {
     if (this.status !== 'started') {
       this.ctx.log.info({ status: this.status }, 'profile stop ignored: not started');
       return 0;
     }
     this.status = 'stopping';
-    try {
-      this.drain();
-    } catch (e) {
-      this.ctx.log.error({ err: e }, 'last drain before stop failed; the tree lacks the final second');
-    }
-    const tree = this.session!;
-    this.session = null;
-    this.data = tree.toJson();
+    this.guard('drain', () => this.drainKernel());
+    this.collector.stopSession();
     if (!this.ctx.config.continuous) this.stopSampling();
-    this.status = 'stopped';
-    this.ctx.log.info({ samples: tree.total, nodes: tree.nodeCount }, 'profiling stopped');
+    // Usually the backlog is under a second of samples and the tree is ready on return.
+    this.guard('symbolisation', () => this.collector.run(STOP_BUDGET_MS));
+    this.pump();
     return 0;
   }
 
   async stop(): Promise<void> {
-    this.session = null;
+    this.collector.cancelSession();
     this.stopSampling();
+    this.collector.clear();
     this.status = 'stopped';
   }
 }

@@ -33,6 +33,16 @@ function profileJson(m: ModuleInstance): { status: string; data: TreeNode | null
   return JSON.parse(r[0].value as string);
 }
 
+/** pmdabcc's status goes through "stopping" while the last samples are named. */
+async function stoppedProfile(m: ModuleInstance): Promise<{ status: string; data: TreeNode | null }> {
+  for (let i = 0; i < 200; i++) {
+    const v = profileJson(m);
+    if (v.status !== 'stopping') return v;
+    await sleep(100);
+  }
+  throw new Error('profile still stopping after 20 s');
+}
+
 interface TreeNode {
   name: string;
   libtype: string | null;
@@ -90,7 +100,7 @@ describe('profile module on the real kernel', () => {
     await p.done;
 
     expect(m.store!(0, PM_IN_NULL, 'stop', client)).toBe(0);
-    const v = profileJson(m);
+    const v = await stoppedProfile(m);
     expect(v.status).toBe('stopped');
     const root = v.data!;
     expect(root.name).toBe('root');
@@ -164,7 +174,7 @@ describe('profile module on the real kernel', () => {
       expect(open.store!(0, PM_IN_NULL, 'start', client)).toBe(0); // already started: no change
       await sleep(300);
       expect(open.store!(0, PM_IN_NULL, 'stop', client)).toBe(0);
-      const v = profileJson(open);
+      const v = await stoppedProfile(open);
       expect(v.status).toBe('stopped');
       expect(v.data!.name).toBe('root');
       expect(open.store!(0, PM_IN_NULL, 'stop', client)).toBe(0);

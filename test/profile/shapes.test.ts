@@ -1,6 +1,10 @@
 // The pure parts of profile: the rolling hot-stack set, the pmdabcc JSON tree, instance names.
 import { describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { Collector } from '../../src/modules/profile/collect';
 import { HotStacks } from '../../src/modules/profile/hot-stacks';
+import type { RawStack } from '../../src/modules/profile/sampler';
+import { Symbolizer } from '../../src/modules/profile/symbolizer';
 import type { Sample } from '../../src/modules/profile/sample';
 import { namePart, stackInstanceName } from '../../src/modules/profile/stack-name';
 import { ProfileTree, profileValue, pyString, TRUNCATED } from '../../src/modules/profile/stack-tree';
@@ -143,5 +147,44 @@ describe('bcc.proc.stacks instance names', () => {
     const withComma = stackInstanceName(sample({ comm: 'a,b', pid: 3, user: ['std::map<int, int>::find'] }));
     expect(frames(withComma)).toEqual(['a\u201ab', '3', 'std::map<int\u201a\u00a0int>::find']);
     expect(namePart('tab\there\u0000')).toBe('tab?here?');
+  });
+});
+
+describe('Collector (symbolisation queue)', () => {
+  // PIDs far above pid_max: no /proc entry, so user frames come out as [unknown] without I/O.
+  const raw = (i: number): RawStack => ({ tgid: 5_000_000 + (i % 3), comm: `c${i % 3}`, count: 1, kernel: [], user: [0x1000 + i], kernelMissed: false, userMissed: false });
+  const batch = (from: number, n: number) => ({ stacks: Array.from({ length: n }, (_, i) => raw(from + i)), lost: 0 });
+
+  it('puts exactly the samples pushed between start and stop in the session, whenever they are named', () => {
+    const c = new Collector(new Symbolizer({ log: pino({ level: 'silent' }) }), null);
+    c.push(batch(0, 10)); // before the start
+    const trees: number[] = [];
+    c.startSession((t) => trees.push(t.total));
+    c.push(batch(10, 7));
+    c.stopSession();
+    c.push(batch(17, 5)); // after the stop
+    expect(trees).toEqual([]);
+    expect(c.run(Infinity)).toBe(true);
+    expect(trees).toEqual([7]);
+    expect(c.totals.samples).toBe(22);
+    expect(c.sessionOpen).toBe(false);
+  });
+
+  it('works in bounded slices and finishes a session on the slice that reaches its stop', () => {
+    const d = new InstanceDomain(0, null);
+    const c = new Collector(new Symbolizer({ log: pino({ level: 'silent' }) }), new HotStacks(d, { windowMs: 1000, maxStacks: 10 }));
+    const trees: number[] = [];
+    c.startSession((t) => trees.push(t.total));
+    c.push(batch(0, 100));
+    c.stopSession();
+    // A zero budget still makes progress: one clock check per 32 stacks.
+    expect(c.run(0)).toBe(false);
+    expect(c.pending).toBe(68);
+    expect(trees).toEqual([]);
+    while (!c.run(0));
+    expect(trees).toEqual([100]);
+    // The window ticked when the queue emptied: the three comms are instances.
+    expect(d.instances().length).toBe(3);
+    expect(d.instances()[0].name).toBe('c0,5000000\n[unknown]');
   });
 });

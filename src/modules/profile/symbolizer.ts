@@ -122,6 +122,12 @@ export class Symbolizer {
     }
   }
 
+  /** Read kallsyms now (a few hundred ms) rather than at the first kernel frame. */
+  preloadKernel(): void {
+    this.now = Date.now();
+    if (!this.kallsyms) this.loadKallsyms();
+  }
+
   /** Name of one kernel address (a return address unless `leaf`). */
   kernelFrame(addr: bigint, leaf: boolean): string {
     const key = leaf ? addr : addr - 1n;
