@@ -3,7 +3,7 @@
 // Kernel side: bpf/execsnoop.bpf.c (syscalls:sys_{enter,exit}_execve and _execveat).
 import * as path from 'node:path';
 import { NoVariantError, kernelFeatures, loadWithVariants, type Hook, type Loaded } from '../bpf';
-import { ringSize } from '../bpf/ringbuf';
+import { PAGE_SIZE, ringSize } from '../bpf/ringbuf';
 import { PM_ERR, PM_SEM, PM_TYPE, pmid, type EventParam } from '../pcp/types';
 import { cfg } from '../pmda/config-schema';
 import { ModuleUnavailable, UNITS, type ClientRef, type MetricSpec, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
@@ -245,7 +245,7 @@ class Execsnoop implements ModuleInstance {
         hs,
         (obj) => {
           obj.setRodata({ max_args: c.max_args as number, include_failed: c.include_failed as boolean });
-          obj.setMapMaxEntries('events', ringSize((c.buffer_page_count as number) * 4096));
+          obj.setMapMaxEntries('events', ringSize((c.buffer_page_count as number) * PAGE_SIZE));
           if (!execveat) for (const p of ['execveat_enter', 'execveat_exit']) obj.setAutoload(p, false);
         },
         this.ctx.log,
@@ -254,7 +254,13 @@ class Execsnoop implements ModuleInstance {
       if (e instanceof NoVariantError) throw new ModuleUnavailable(e.message);
       throw e;
     }
-    this.stream.attach(this.loaded.obj);
+    try {
+      this.stream.attach(this.loaded.obj);
+    } catch (e) {
+      this.loaded.obj.close();
+      this.loaded = null;
+      throw e;
+    }
     this.ctx.status.setVariant(execveat ? 'tracepoint(execve+execveat)' : 'tracepoint(execve only: no execveat tracepoints)');
   }
 

@@ -3,7 +3,7 @@
 // and the sessions the kernel lost. IPv4 and IPv6. Kernel side: bpf/tcplife.bpf.c.
 import * as path from 'node:path';
 import { NoVariantError, kernelFeatures, loadWithVariants, type Hook, type Loaded } from '../bpf';
-import { ringSize } from '../bpf/ringbuf';
+import { PAGE_SIZE, ringSize } from '../bpf/ringbuf';
 import { PM_ERR, PM_SEM, PM_TYPE, pmid, type EventParam } from '../pcp/types';
 import { cfg, type ConfigKey } from '../pmda/config-schema';
 import { ModuleUnavailable, UNITS, type ClientRef, type MetricSpec, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
@@ -247,7 +247,7 @@ class Tcplife implements ModuleInstance {
         tcplifeHooks(c.variant as string),
         (obj) => {
           obj.setRodata({ lports: lports.list, n_lports: lports.n, dports: dports.list, n_dports: dports.n });
-          obj.setMapMaxEntries('events', ringSize((c.buffer_page_count as number) * 4096));
+          obj.setMapMaxEntries('events', ringSize((c.buffer_page_count as number) * PAGE_SIZE));
           this.filter.configure(obj);
         },
         this.ctx.log,
@@ -256,8 +256,15 @@ class Tcplife implements ModuleInstance {
       if (e instanceof NoVariantError) throw new ModuleUnavailable(e.message);
       throw e;
     }
-    this.filter.start(this.loaded.obj);
-    this.stream.attach(this.loaded.obj);
+    try {
+      this.filter.start(this.loaded.obj);
+      this.stream.attach(this.loaded.obj);
+    } catch (e) {
+      this.filter.stop();
+      this.loaded.obj.close();
+      this.loaded = null;
+      throw e;
+    }
     this.ctx.status.setVariant(this.loaded.chosen.inet_sock_set_state!);
   }
 

@@ -35,6 +35,11 @@ describe('redact', () => {
     expect(parseRedact('')).toEqual([]);
   });
 
+  it('writes a rule list back as option text that parses to the same list', () => {
+    const text = defaults.join(',');
+    expect(parseRedact(text).map((r) => r.source)).toEqual([...DEFAULT_REDACT]);
+  });
+
   it('rejects a bad regex and one that matches the empty string, naming the section and key', () => {
     const schema = { redact: redactKey() };
     expect(() => parseSection('execsnoop', schema, { redact: 'ok, (unclosed' })).toThrow(/\[execsnoop\] redact: "\(unclosed" is not a valid regular expression/);

@@ -31,6 +31,8 @@ export interface RedactRule {
   source: string;
   re: RegExp;
   groups: boolean;
+  /** The pattern as written: a list of rules joined with commas reads back as the same list. */
+  toString(): string;
 }
 
 export function compileRule(source: string): RedactRule {
@@ -45,7 +47,7 @@ export function compileRule(source: string): RedactRule {
   if (re.test('')) throw new Error(`"${source}" matches the empty string`);
   re.lastIndex = 0;
   const groups = new RegExp(`${source}|`).exec('')!.length > 1;
-  return { source, re, groups };
+  return { source, re, groups, toString: () => source };
 }
 
 /**
