@@ -27,6 +27,8 @@ const FIXTURES = path.join(ROOT, 'test/profile/fixtures');
 const RUN_S = Number(process.env.PROFILE_BENCH_SECONDS ?? 10);
 /** Which parts to run: cpu, stacks (both by default). */
 const PARTS = (process.env.PROFILE_BENCH_PARTS ?? 'cpu,stacks').split(',');
+/** Sampling rates of the CPU part. */
+const RATES = (process.env.PROFILE_BENCH_HZ ?? '47,999').split(',').map(Number);
 const log = pino({ level: 'silent' });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'profile-bench-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -173,7 +175,7 @@ async function main(): Promise<void> {
   );
   if (PARTS.includes('cpu')) {
     process.stdout.write(`agent CPU over ${RUN_S} s, drain every second + one refresh/fetch of bcc.proc.stacks per second:\n`);
-    for (const hz of [47, 999]) process.stdout.write(await moduleCpu(hz, bin));
+    for (const hz of RATES) process.stdout.write(await moduleCpu(hz, bin));
   }
   if (PARTS.includes('stacks')) {
     process.stdout.write('refresh + symbolise ~1,000 distinct stacks (999 Hz for 5 s between drains):\n');

@@ -129,9 +129,10 @@ export const profile: ModuleSpec = {
       PM_TYPE.U64,
       PM_SEM.COUNTER,
       null,
-      'samples dropped because the counts map was full',
+      'samples dropped because the counts map or the naming queue was full',
       'Samples the kernel could not count because the map of (process, stack) counts was full between two\n' +
-        'drains (it holds stack_storage_size entries and is drained every second).\n',
+        'drains (it holds stack_storage_size entries and is drained every second), and samples the agent\n' +
+        'dropped because its queue of stacks waiting to be named was full (naming could not keep up).\n',
     ),
   ],
   config: {
@@ -247,8 +248,10 @@ class Profile implements ModuleInstance {
     if (!this.sampler) return;
     this.lastDrain = now;
     const d = this.sampler.drain();
-    if (d.lost > 0) this.ctx.status.addLost(d.lost);
+    const dropped = this.collector.dropped;
     this.collector.push(d);
+    const lost = d.lost + this.collector.dropped - dropped;
+    if (lost > 0) this.ctx.status.addLost(lost);
   }
 
   /** Name queued stacks in slices, yielding to the event loop between them. */

@@ -32,6 +32,9 @@ interface Session {
   done: (tree: ProfileTree) => void;
 }
 
+/** Queued stacks beyond this are dropped (and counted as lost): naming cannot keep up. */
+const MAX_PENDING = 200_000;
+
 export class Collector {
   private queue: RawStack[] = [];
   private head = 0;
@@ -55,9 +58,19 @@ export class Collector {
     return this.base + this.queue.length;
   }
 
+  /** Samples dropped because the queue was full. */
+  dropped = 0;
+
   push(d: Drained): void {
     this.totals.lost += d.lost;
-    for (const s of d.stacks) this.queue.push(s);
+    for (const s of d.stacks) {
+      if (this.pending >= MAX_PENDING) {
+        this.dropped += s.count;
+        this.totals.lost += s.count;
+        continue;
+      }
+      this.queue.push(s);
+    }
   }
 
   /** Start a session with the samples pushed from now on. */

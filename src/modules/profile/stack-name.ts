@@ -20,12 +20,19 @@ const LOW_COMMA = '\u201a';
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[ ,\x00-\x1f\x7f]/;
 
+const memo = new Map<string, string>();
+
 /** A frame or comm made safe for an instance name part. */
 export function namePart(s: string): string {
-  // Most frames (C and kernel symbols) need nothing: one test instead of three replaces.
-  if (!UNSAFE.test(s)) return s;
-  // eslint-disable-next-line no-control-regex
-  return s.replace(/ /g, NBSP).replace(/,/g, LOW_COMMA).replace(/[\x00-\x1f\x7f]/g, '?');
+  // The same few thousand frames come back every second: remember the answers.
+  let out = memo.get(s);
+  if (out === undefined) {
+    // eslint-disable-next-line no-control-regex
+    out = UNSAFE.test(s) ? s.replace(/ /g, NBSP).replace(/,/g, LOW_COMMA).replace(/[\x00-\x1f\x7f]/g, '?') : s;
+    if (memo.size >= 100_000) memo.clear();
+    memo.set(s, out);
+  }
+  return out;
 }
 
 export function stackInstanceName(s: Sample): string {
