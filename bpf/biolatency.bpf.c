@@ -4,19 +4,29 @@
  * Variants (src/modules/biolatency.ts loads one):
  *   tp_btf, raw_tp - requests keyed by their struct request pointer;
  *   tracepoint     - classic block events carry no request pointer, so requests are keyed by
- *                    (device, start sector), which is unique among requests in flight. */
+ *                    (device, start sector), which is unique among requests in flight.
+ * Besides the all-disk histogram, hist_dev counts the same samples per disk (key: dev, slot). */
 #include "common.bpf.h"
 
 /* Measure from block_rq_insert (scheduler queue time included) instead of block_rq_issue. */
 const volatile bool targ_queued = false;
 /* Before 5.11 the block_rq_* raw tracepoints took (q, rq); since, (rq) alone. */
 const volatile bool targ_single = true;
+/* Also count per disk (bcc.disk.dev.latency). */
+const volatile bool targ_per_dev = true;
+
+/* When the request started, and on which disk (kernel dev_t: major << 20 | minor). */
+struct start_val {
+	__u64 ts;
+	__u32 dev;
+	__u32 pad;
+};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64); /* struct request * */
-	__type(value, __u64);
+	__type(value, struct start_val);
 } start SEC(".maps");
 
 struct dev_sector {
@@ -29,31 +39,78 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct dev_sector);
-	__type(value, __u64);
+	__type(value, struct start_val);
 } start_tp SEC(".maps");
 
 HIST_MAP(hist, 1);
 
+struct dev_slot {
+	__u32 dev;
+	__u32 slot;
+};
+
+/* Per-CPU for the same reason as HIST_MAP; 256 disks × 64 slots. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct dev_slot);
+	__type(value, __u64);
+} hist_dev SEC(".maps");
+
+#define MINORBITS 20
+
+/* rq->rq_disk before 5.17 (the disk is reached through the queue since). */
+struct request___pre517 {
+	struct gendisk *rq_disk;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 rq_dev(__u64 rqp)
+{
+	struct request *rq = (struct request *)rqp;
+	struct gendisk *disk;
+
+	if (bpf_core_field_exists(((struct request___pre517 *)rq)->rq_disk))
+		disk = BPF_CORE_READ((struct request___pre517 *)rq, rq_disk);
+	else
+		disk = BPF_CORE_READ(rq, q, disk);
+	if (!disk)
+		return 0;
+	return ((__u32)BPF_CORE_READ(disk, major) << MINORBITS) | (__u32)BPF_CORE_READ(disk, first_minor);
+}
+
 /* At issue with targ_queued, keep the insert time when there is one: a request that bypassed
  * the scheduler has no insert event, so its issue time is the start. */
-static __always_inline void mark(void *map, void *key, bool at_issue)
+static __always_inline void mark(void *map, void *key, __u32 dev, bool at_issue)
 {
-	__u64 ts = bpf_ktime_get_ns();
+	struct start_val v = { .ts = bpf_ktime_get_ns(), .dev = dev };
 
-	bpf_map_update_elem(map, key, &ts, at_issue && targ_queued ? BPF_NOEXIST : BPF_ANY);
+	bpf_map_update_elem(map, key, &v, at_issue && targ_queued ? BPF_NOEXIST : BPF_ANY);
 }
 
 static __always_inline void done(void *map, void *key)
 {
-	__u64 *tsp = bpf_map_lookup_elem(map, key), now, ts;
+	struct start_val *sv = bpf_map_lookup_elem(map, key);
+	struct dev_slot ds;
+	__u64 now, ts, us, one = 1, *cnt;
 
-	if (!tsp)
+	if (!sv)
 		return;
-	ts = *tsp;
+	ts = sv->ts;
+	ds.dev = sv->dev;
 	bpf_map_delete_elem(map, key);
 	now = bpf_ktime_get_ns();
-	if (now >= ts)
-		hist_add(&hist, 0, (now - ts) / 1000);
+	if (now < ts)
+		return;
+	us = (now - ts) / 1000;
+	hist_add(&hist, 0, us);
+	if (!targ_per_dev)
+		return;
+	ds.slot = hist_slot(us);
+	cnt = bpf_map_lookup_elem(&hist_dev, &ds);
+	if (cnt)
+		__sync_fetch_and_add(cnt, 1);
+	else
+		bpf_map_update_elem(&hist_dev, &ds, &one, BPF_NOEXIST);
 }
 
 static __always_inline __u64 rq_arg(unsigned long long *ctx)
@@ -61,14 +118,14 @@ static __always_inline __u64 rq_arg(unsigned long long *ctx)
 	return targ_single ? ctx[0] : ctx[1];
 }
 
-/* ---- tp_btf / raw_tp: only the request pointer is used, never dereferenced ---- */
+/* ---- tp_btf / raw_tp: the request pointer is the key; the disk is read through CO-RE ---- */
 
 SEC("tp_btf/block_rq_insert")
 int tpbtf_insert(unsigned long long *ctx)
 {
 	__u64 rq = rq_arg(ctx);
 
-	mark(&start, &rq, false);
+	mark(&start, &rq, targ_per_dev ? rq_dev(rq) : 0, false);
 	return 0;
 }
 
@@ -77,7 +134,7 @@ int tpbtf_issue(unsigned long long *ctx)
 {
 	__u64 rq = rq_arg(ctx);
 
-	mark(&start, &rq, true);
+	mark(&start, &rq, targ_per_dev ? rq_dev(rq) : 0, true);
 	return 0;
 }
 
@@ -95,7 +152,7 @@ int rawtp_insert(unsigned long long *ctx)
 {
 	__u64 rq = rq_arg(ctx);
 
-	mark(&start, &rq, false);
+	mark(&start, &rq, targ_per_dev ? rq_dev(rq) : 0, false);
 	return 0;
 }
 
@@ -104,7 +161,7 @@ int rawtp_issue(unsigned long long *ctx)
 {
 	__u64 rq = rq_arg(ctx);
 
-	mark(&start, &rq, true);
+	mark(&start, &rq, targ_per_dev ? rq_dev(rq) : 0, true);
 	return 0;
 }
 
@@ -124,7 +181,7 @@ int tp_insert(struct trace_event_raw_block_rq *ctx)
 {
 	struct dev_sector k = { .dev = ctx->dev, .sector = ctx->sector };
 
-	mark(&start_tp, &k, false);
+	mark(&start_tp, &k, k.dev, false);
 	return 0;
 }
 
@@ -133,7 +190,7 @@ int tp_issue(struct trace_event_raw_block_rq *ctx)
 {
 	struct dev_sector k = { .dev = ctx->dev, .sector = ctx->sector };
 
-	mark(&start_tp, &k, true);
+	mark(&start_tp, &k, k.dev, true);
 	return 0;
 }
 

@@ -5,15 +5,74 @@
 // issue often runs in a task other than the submitter (plug flushes, kblockd, writeback), so
 // "current" at these tracepoints does not say whose I/O it is. biotop attributes I/O to
 // processes (from block_io_start, which runs in the submitter's context).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { kernelFeatures, needBtfTracepoints, needTracepoints, type Hook } from '../bpf';
 import { PM_SEM, PM_TYPE } from '../pcp/types';
 import { cfg } from '../pmda/config-schema';
-import { UNITS, type ModuleSpec } from '../pmda/module';
-import { HISTOGRAM_UNITS_HELP } from './shared/histogram';
-import { HistogramTool } from './shared/histogram-module';
+import { UNITS, type FetchResult, type ModuleContext, type ModuleSpec } from '../pmda/module';
+import { HISTOGRAM_UNITS_HELP, KeyedLog2Histograms } from './shared/histogram';
+import { HistogramTool, type HistogramToolOptions } from './shared/histogram-module';
 
 const CLUSTER = 0;
 const INDOM = 0;
+/** The per-disk indom: beyond pmdabcc, so outside its serials (= clusters 0..14). */
+export const DEV_INDOM = 0x100 | CLUSTER;
+const MINORBITS = 20;
+
+/** Kernel dev_t (major << 20 | minor) → disk name, from /sys/dev/block/M:m (a link to the device). */
+export function diskName(dev: number, sysDevBlock = '/sys/dev/block'): string {
+  const id = `${dev >>> MINORBITS}:${dev & ((1 << MINORBITS) - 1)}`;
+  try {
+    return path.basename(fs.readlinkSync(path.join(sysDevBlock, id)));
+  } catch {
+    return id; // gone (hot-unplugged) or no sysfs: still a stable, meaningful name
+  }
+}
+
+/** Adds the per-disk histogram (bcc.disk.dev.latency) to the shared histogram life cycle. */
+class Biolatency extends HistogramTool {
+  private perDev: KeyedLog2Histograms | null = null;
+  private readonly names = new Map<number, string>();
+
+  constructor(
+    private readonly mctx: ModuleContext,
+    opts: HistogramToolOptions,
+    private readonly perDevice: boolean,
+  ) {
+    super(mctx, opts);
+  }
+
+  override async start(): Promise<void> {
+    await super.start();
+    if (!this.perDevice) return;
+    const map = this.object!.map('hist_dev');
+    if (this.perDev) this.perDev.rebind(map);
+    else {
+      const nameOf = (dev: number) => {
+        let n = this.names.get(dev);
+        if (n === undefined) this.names.set(dev, (n = diskName(dev)));
+        return n;
+      };
+      this.perDev = new KeyedLog2Histograms(map, this.mctx.indom(DEV_INDOM), nameOf, 'disk');
+    }
+  }
+
+  override refresh(): void {
+    super.refresh();
+    this.perDev?.refresh();
+  }
+
+  override fetch(item: number): FetchResult {
+    if (item === 1) return this.perDevice ? (this.perDev?.values() ?? []) : [];
+    return super.fetch(item);
+  }
+
+  override async stop(): Promise<void> {
+    this.perDev?.rebind(null);
+    await super.stop();
+  }
+}
 
 export function biolatencyHooks(queued: boolean): Hook[] {
   const events = queued ? ['insert', 'issue', 'complete'] : ['issue', 'complete'];
@@ -35,6 +94,21 @@ export const biolatency: ModuleSpec = {
   cluster: CLUSTER,
   defaultEnabled: true,
   metrics: [
+    {
+      name: 'bcc.disk.dev.latency',
+      item: 1,
+      type: PM_TYPE.U64,
+      sem: PM_SEM.COUNTER,
+      units: UNITS.count,
+      indom: DEV_INDOM,
+      oneline: 'block I/O latency histogram per disk (log2 µs buckets)',
+      help:
+        'The samples of bcc.disk.all.latency split by disk (beyond pmdabcc; Vector once showed per-disk ' +
+        'latency under this name). Instances are "<disk>::<low>-<high>", e.g. "vda::64-127"; the disk is the ' +
+        'whole device the request went to (partitions are counted under their disk, loop devices under their ' +
+        'own name). Same measurement and units as bcc.disk.all.latency: event counts per bucket. ' +
+        'No values when per_device = false.',
+    },
     {
       name: 'bcc.disk.all.latency',
       item: 0,
@@ -61,14 +135,25 @@ export const biolatency: ModuleSpec = {
       help: 'log2 buckets of block I/O latency, named "low-high" in microseconds; ids rise with the bucket bounds.',
       labels: { statistic: 'histogram' },
     },
+    {
+      serial: DEV_INDOM,
+      oneline: 'block I/O latency buckets per disk ("disk::low-high", µs)',
+      help:
+        'One instance per disk and log2 latency bucket, named "<disk>::<low>-<high>" with the bucket bounds in ' +
+        'microseconds, e.g. "vda::64-127"; labels disk, lower_bound, upper_bound. Each disk has buckets from ' +
+        '"0-1" up to its highest non-empty one. Instance ids are kept per name across restarts.',
+      labels: { statistic: 'histogram' },
+    },
   ],
   config: {
     queued: cfg.bool(false, 'Include the time requests wait in the OS I/O scheduler queue (measure from insert instead of issue).'),
+    per_device: cfg.bool(true, 'Also count each disk separately (bcc.disk.dev.latency); costs one more map update per I/O.'),
   },
   create(ctx) {
     const queued = ctx.config.queued as boolean;
     ctx.log.info(queued ? 'including OS queued time in I/O time' : 'excluding OS queued time from I/O time');
-    return new HistogramTool(ctx, {
+    const perDevice = ctx.config.per_device as boolean;
+    return new Biolatency(ctx, {
       object: 'biolatency.bpf.o',
       hooks: biolatencyHooks(queued),
       histograms: 1,
@@ -80,7 +165,8 @@ export const biolatency: ModuleSpec = {
           targ_queued: queued,
           // (q, rq) before 5.11; unknown (no BTF) only matters to tp_btf/raw_tp, which need BTF.
           targ_single: kernelFeatures.btfTracepointArgs('block_rq_issue') !== 2,
+          targ_per_dev: perDevice,
         }),
-    });
+    }, perDevice);
   },
 };

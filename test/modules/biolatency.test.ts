@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { biolatency, biolatencyHooks } from '../../src/modules/biolatency';
+import { DEV_INDOM, biolatency, biolatencyHooks, diskName } from '../../src/modules/biolatency';
 import { HistogramTool } from '../../src/modules/shared/histogram-module';
 import { kernelFeatures } from '../../src/bpf';
 import { asValues, buildObjects, context, tmpRoot, total, type Values } from './hist-helpers';
@@ -19,7 +19,7 @@ const file = path.join(tmpRoot, 'dd.out'); // tmpRoot is under /tmp, on the root
 beforeAll(() => buildObjects('biolatency'));
 afterAll(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 
-function fetchAll(m: HistogramTool | ReturnType<typeof biolatency.create>): Values {
+function fetchAll(m: HistogramTool): Values {
   m.refresh?.(new Set([0]));
   return asValues(m.fetch(0, { slot: 0, ctxid: 0 }));
 }
@@ -38,30 +38,38 @@ function dd(count: number): void {
   execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=64k', `count=${count}`, 'oflag=direct', 'conv=notrunc'], { stdio: 'ignore' });
 }
 
-async function measure(m: { start(): Promise<void>; stop(): Promise<void> } & Parameters<typeof fetchAll>[0]) {
+async function measure(m: HistogramTool) {
   await m.start();
   try {
     dd(1); // the file exists and is allocated before the window
     const h0 = total(fetchAll(m));
     const k0 = completedRequests();
+    const s0 = missed(m);
     dd(COUNT);
     // Completions are counted by the time dd's last write returns; read the kernel counters first.
     const k1 = completedRequests();
     const values = fetchAll(m);
-    return { grew: Number(total(values) - h0), kernel: k1 - k0, values };
+    const r = { grew: Number(total(values) - h0), kernel: k1 - k0, missed: missed(m) - s0, values };
+    return { ...r, why: `histogram +${r.grew}, kernel +${r.kernel} completed requests, ${r.missed} program runs skipped by the kernel` };
   } finally {
     await m.stop();
   }
 }
 
+/** Runs of the module's programs the kernel skipped (recursion protection). */
+function missed(m: HistogramTool): number {
+  const obj = m.object!;
+  return obj.loadedPrograms().reduce((n, p) => n + Number(obj.programStats(p).recursionMisses), 0);
+}
+
 describe('biolatency module', () => {
   it('dd oflag=direct on /: one sample per completed request (default chain)', async () => {
     const { ctx, state } = context(biolatency);
-    const r = await measure(biolatency.create(ctx));
+    const r = await measure(biolatency.create(ctx) as HistogramTool);
     expect(state.variant).toBe('tp_btf');
     expect(r.kernel).toBeGreaterThanOrEqual(COUNT);
-    expect(r.grew).toBeGreaterThanOrEqual(COUNT * 0.98);
-    expect(Math.abs(r.grew - r.kernel)).toBeLessThanOrEqual(r.kernel * 0.1 + 10);
+    expect(r.grew, r.why).toBeGreaterThanOrEqual(COUNT * 0.98);
+    expect(Math.abs(r.grew - r.kernel), r.why).toBeLessThanOrEqual(r.kernel * 0.1 + 10);
     // 64 KiB direct writes on a virtio disk take tens of µs or more, never under 2 µs.
     const low = r.values.filter((v) => v.inst <= 1).reduce((s, v) => s + v.value, 0n);
     expect(Number(low)).toBeLessThan(COUNT / 10);
@@ -83,14 +91,79 @@ describe('biolatency module', () => {
         });
         const r = await measure(m);
         expect(state.variant).toBe(variant);
-        expect(r.grew).toBeGreaterThanOrEqual(COUNT * 0.98);
-        expect(Math.abs(r.grew - r.kernel)).toBeLessThanOrEqual(r.kernel * 0.1 + 10);
+        expect(r.grew, r.why).toBeGreaterThanOrEqual(COUNT * 0.98);
+        expect(Math.abs(r.grew - r.kernel), r.why).toBeLessThanOrEqual(r.kernel * 0.1 + 10);
       });
     }
   }
 
+  it('per disk: direct writes to a loop device count under that device only, exactly', async () => {
+    const img = path.join(tmpRoot, 'loop.img');
+    execFileSync('truncate', ['-s', '64M', img]);
+    const dev = execFileSync('losetup', ['-f', '--show', img], { encoding: 'utf8' }).trim();
+    const name = path.basename(dev);
+    try {
+      const { ctx } = context(biolatency);
+      const m = biolatency.create(ctx);
+      await m.start();
+      try {
+        const perDisk = (): Map<string, bigint> => {
+          m.refresh?.(new Set([1]));
+          const out = new Map<string, bigint>();
+          for (const v of asValues(m.fetch(1, { slot: 0, ctxid: 0 }))) {
+            const disk = ctx.indom(DEV_INDOM).nameOf(v.inst)!.split('::')[0];
+            out.set(disk, (out.get(disk) ?? 0n) + v.value);
+          }
+          return out;
+        };
+        const before = perDisk().get(name) ?? 0n;
+        execFileSync('dd', ['if=/dev/zero', `of=${dev}`, 'bs=64k', `count=${COUNT}`, 'oflag=direct'], { stdio: 'ignore' });
+        const after = perDisk();
+        expect(after.get(name)! - before).toBe(BigInt(COUNT));
+        // Instance names and labels of that disk.
+        const insts = ctx.indom(DEV_INDOM).instances().filter((i) => i.name.startsWith(`${name}::`));
+        expect(insts[0].name).toBe(`${name}::0-1`);
+        expect(ctx.indom(DEV_INDOM).labelsOf(insts[2].id)).toEqual({ disk: name, lower_bound: 4, upper_bound: 7 });
+        // Same samples as the all-disk histogram: the per-disk totals add up to it (give or
+        // take completions landing between the reads of the two maps).
+        m.refresh?.(new Set([0, 1]));
+        const all = total(asValues(m.fetch(0, { slot: 0, ctxid: 0 })));
+        const sum = total(asValues(m.fetch(1, { slot: 0, ctxid: 0 })));
+        expect(Number(all - sum)).toBeGreaterThanOrEqual(-2);
+        expect(Number(all - sum)).toBeLessThanOrEqual(2);
+      } finally {
+        await m.stop();
+      }
+    } finally {
+      execFileSync('losetup', ['-d', dev]);
+    }
+  });
+
+  it('per_device = false: no per-disk values', async () => {
+    const { ctx } = context(biolatency, { per_device: 'false' });
+    const m = biolatency.create(ctx);
+    await m.start();
+    try {
+      const k0 = completedRequests();
+      dd(5);
+      const k1 = completedRequests();
+      m.refresh?.(new Set([0, 1]));
+      expect(m.fetch(1, { slot: 0, ctxid: 0 })).toEqual([]);
+      const n = total(asValues(m.fetch(0, { slot: 0, ctxid: 0 })));
+      expect(n, `histogram ${n}, kernel +${k1 - k0} completed requests, ${missed(m as HistogramTool)} runs skipped`).toBeGreaterThanOrEqual(5n);
+    } finally {
+      await m.stop();
+    }
+  });
+
+  it('disk names come from /sys/dev/block; an unknown device keeps its numbers', () => {
+    const vda = fs.readlinkSync('/sys/dev/block/254:0');
+    expect(diskName((254 << 20) | 0)).toBe(path.basename(vda));
+    expect(diskName((4000 << 20) | 7)).toBe('4000:7');
+  });
+
   it('queued is a boolean option; process is not an option here', () => {
     expect(() => context(biolatency, { queued: 'maybe' })).toThrow(/^\[biolatency\] queued: expected true or false, got "maybe"/);
-    expect(() => context(biolatency, { process: 'dd' })).toThrow(/^\[biolatency\] process: unknown key \(known keys: queued\)/);
+    expect(() => context(biolatency, { process: 'dd' })).toThrow(/^\[biolatency\] process: unknown key \(known keys: per_device, queued\)/);
   });
 });

@@ -126,3 +126,71 @@ export class Log2Histograms {
     return s;
   }
 }
+
+/** The subset of BpfMap a keyed histogram reads (a fake in unit tests). */
+export type KeyedHistogramMap = Pick<BpfMap, 'lookupBatch' | 'perCpu' | 'valueBytes' | 'cpuStride' | 'name' | 'keySize'>;
+
+/**
+ * Log2 histograms per object (e.g. per disk) from a hash map keyed {u32 id, u32 slot}. One
+ * instance per (object, bucket) named "<object>::<lo>-<hi>", with labels {<labelKey>: object,
+ * lower_bound, upper_bound}; each object gets "0-1" up to its own highest non-empty bucket.
+ * Objects come and go, so ids are allocated by name and persisted (not positional).
+ */
+export class KeyedLog2Histograms {
+  private readonly totals = new Map<number, BigUint64Array>();
+  private readonly base = new Map<number, BigUint64Array>();
+  private readonly top = new Map<number, number>();
+  /** instance id → [object id, slot] */
+  private readonly insts = new Map<number, [number, number]>();
+
+  constructor(
+    private map: KeyedHistogramMap | null,
+    private readonly indom: InstanceDomain,
+    private readonly nameOf: (id: number) => string,
+    private readonly labelKey: string,
+  ) {
+    if (map && map.keySize !== 8) throw new Error(`keyed histogram map ${map.name} has ${map.keySize}-byte keys, expected 8 ({u32 id, u32 slot})`);
+  }
+
+  rebind(map: KeyedHistogramMap | null): void {
+    for (const [id, t] of this.totals) this.base.set(id, BigUint64Array.from(t));
+    this.map = map;
+  }
+
+  refresh(): void {
+    if (!this.map) return;
+    const { count, keys, values } = this.map.lookupBatch();
+    const ncpu = this.map.perCpu ? this.map.valueBytes / this.map.cpuStride : 1;
+    const stride = this.map.perCpu ? this.map.cpuStride : 8;
+    for (let i = 0; i < count; i++) {
+      const id = keys.readUInt32LE(i * 8);
+      const slot = keys.readUInt32LE(i * 8 + 4);
+      if (slot >= HIST_MAX_SLOTS) continue;
+      let s = 0n;
+      for (let c = 0; c < ncpu; c++) s += values.readBigUInt64LE(i * this.map.valueBytes + c * stride);
+      let t = this.totals.get(id);
+      if (!t) {
+        t = new BigUint64Array(HIST_MAX_SLOTS);
+        this.totals.set(id, t);
+      }
+      t[slot] = (this.base.get(id)?.[slot] ?? 0n) + s;
+      if (t[slot] > 0n && slot > (this.top.get(id) ?? -1)) this.grow(id, slot);
+    }
+  }
+
+  private grow(id: number, slot: number): void {
+    const name = this.nameOf(id);
+    for (let s = (this.top.get(id) ?? -1) + 1; s <= slot; s++) {
+      const inst = this.indom.ensure(`${name}::${bucketName(s)}`, { [this.labelKey]: name, ...bucketLabels(s) });
+      this.insts.set(inst, [id, s]);
+    }
+    this.top.set(id, slot);
+    this.indom.save();
+  }
+
+  values(): { inst: number; value: bigint }[] {
+    const out: { inst: number; value: bigint }[] = [];
+    for (const [inst, [id, slot]] of this.insts) out.push({ inst, value: this.totals.get(id)![slot] });
+    return out;
+  }
+}
