@@ -8,7 +8,7 @@ import koffi from 'koffi';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BpfObject, possibleCpus } from '../../src/bpf';
 import { InstanceDomain } from '../../src/pmda/indom';
-import { HIST_MAX_SLOTS, Log2Histograms, bucketLabels, bucketName, type HistogramMap } from '../../src/modules/shared/histogram';
+import { HIST_MAX_SLOTS, KeyedLog2Histograms, Log2Histograms, bucketLabels, bucketName, type HistogramMap, type KeyedHistogramMap } from '../../src/modules/shared/histogram';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pmdahist-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -126,6 +126,58 @@ describe('Log2Histograms', () => {
     const d = new InstanceDomain(0x25400004, file);
     const h = new Log2Histograms(fakeMap(1, 1, { 1: [1] }), d, 1);
     expect(() => h.refresh()).toThrow(/id 1 is "bogus", not "2-3"/);
+  });
+});
+
+describe('KeyedLog2Histograms (per disk)', () => {
+  /** A per-CPU hash {u32 id, u32 slot} → u64 per CPU, holding only the keys given. */
+  function keyedMap(ncpu: number, counts: [id: number, slot: number, perCpu: number[]][]): KeyedHistogramMap {
+    return {
+      name: 'fake_dev',
+      keySize: 8,
+      perCpu: true,
+      cpuStride: 8,
+      valueBytes: 8 * ncpu,
+      lookupBatch() {
+        const keys = Buffer.alloc(counts.length * 8);
+        const values = Buffer.alloc(counts.length * 8 * ncpu);
+        counts.forEach(([id, slot, per], i) => {
+          keys.writeUInt32LE(id, i * 8);
+          keys.writeUInt32LE(slot, i * 8 + 4);
+          per.forEach((v, c) => values.writeBigUInt64LE(BigInt(v), (i * ncpu + c) * 8));
+        });
+        return { count: counts.length, keys, values };
+      },
+    } as KeyedHistogramMap;
+  }
+  const names: Record<number, string> = { 1: 'vda', 2: 'loop0' };
+
+  it('names instances disk::bucket from 0-1 up to each disk\'s top, with labels; ids survive a restart', () => {
+    const file = path.join(tmp, 'indom-149.256.json');
+    const d1 = new InstanceDomain(0x25400100, file);
+    const k1 = new KeyedLog2Histograms(keyedMap(2, [[1, 2, [3, 4]], [2, 0, [1, 0]]]), d1, (id) => names[id], 'disk');
+    k1.refresh();
+    expect(d1.instances().map((i) => i.name)).toEqual(['vda::0-1', 'vda::2-3', 'vda::4-7', 'loop0::0-1']);
+    const vda47 = d1.lookup('vda::4-7')!;
+    expect(d1.labelsOf(vda47)).toEqual({ disk: 'vda', lower_bound: 4, upper_bound: 7 });
+    expect(k1.values().find((v) => v.inst === vda47)!.value).toBe(7n);
+    expect(k1.values().find((v) => v.inst === d1.lookup('vda::0-1'))!.value).toBe(0n);
+
+    // Restart: loop0 shows up first this time; its ids are still the ones it had.
+    const d2 = new InstanceDomain(0x25400100, file);
+    const k2 = new KeyedLog2Histograms(keyedMap(2, [[2, 1, [5, 0]], [1, 2, [1, 0]]]), d2, (id) => names[id], 'disk');
+    k2.refresh();
+    for (const n of ['vda::0-1', 'vda::2-3', 'vda::4-7', 'loop0::0-1']) expect(d2.lookup(n)).toBe(d1.lookup(n));
+    expect(d2.lookup('loop0::2-3')).toBe(4);
+  });
+
+  it('keeps counting across a reload (rebind)', () => {
+    const d = new InstanceDomain(0x25400100, null);
+    const k = new KeyedLog2Histograms(keyedMap(1, [[1, 3, [10]]]), d, (id) => names[id], 'disk');
+    k.refresh();
+    k.rebind(keyedMap(1, [[1, 3, [2]]]));
+    k.refresh();
+    expect(k.values().find((v) => v.inst === d.lookup('vda::8-15'))!.value).toBe(12n);
   });
 });
 
