@@ -82,6 +82,11 @@ describe('dashboard page (scripted pmproxy)', () => {
     expect(Math.max(...seqs)).toBe(seqs.length);
     const args = await page.locator('#execsnoop tbody tr').first().locator('td[data-col="args"]').textContent();
     expect(args).toBe(`/bin/true ui-marker-${seqs[0]}`);
+    // A shown event keeps its row element across refreshes (keyed update, not a rebuild).
+    const row = await page.locator('#execsnoop tbody tr').first().elementHandle();
+    await waitForFetches(2);
+    expect(await row!.evaluate((tr) => tr.isConnected && tr.closest('#execsnoop') !== null)).toBe(true);
+    expect(await page.locator('#execsnoop tbody tr').first().getAttribute('data-key')).not.toBe(await row!.getAttribute('data-key'));
   });
 
   it('sorts a table by the clicked column, and back', async () => {

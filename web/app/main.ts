@@ -133,6 +133,7 @@ document.body.append(
 
 let polls = 0;
 let failures = 0;
+let heatmapMarked = false;
 let timer: ReturnType<typeof setTimeout> | undefined;
 let running = false;
 
@@ -159,6 +160,7 @@ async function tick(): Promise<void> {
   if (running) return;
   if (document.hidden) return; // resumed by visibilitychange
   running = true;
+  const started = performance.now();
   let next = refreshMs;
   try {
     const active = panels.filter((p) => (p as { alwaysPoll?: boolean }).alwaysPoll || p.frame.isOpen());
@@ -167,6 +169,7 @@ async function tick(): Promise<void> {
     const needNames = new Set(wants.flatMap((w) => w.needNames));
     const snap = await poller.poll({ names, needNames });
     polls++;
+    if (polls === 1) performance.mark('dashboard:first-data');
     failures = 0;
     const ctx = snap.ctx;
     const hostname = typeof ctx.labels.hostname === 'string' ? ctx.labels.hostname : '';
@@ -179,6 +182,10 @@ async function tick(): Promise<void> {
       } catch (e) {
         setNote(p.frame, `could not show this panel: ${(e as Error).message}`, 'warn');
       }
+    }
+    if (!heatmapMarked && Number(runq.frame.root.querySelector('.heatmap')?.getAttribute('data-cells') ?? 0) > 0) {
+      heatmapMarked = true;
+      performance.mark('dashboard:first-heatmap');
     }
     setText(agentEl, health.version ? `agent: pmda-ebpf ${health.version}` : 'agent: not found');
     setText(updatedEl, `updated ${formatClock(snap.t)}`);
@@ -199,7 +206,8 @@ async function tick(): Promise<void> {
     document.body.dataset.failures = String(failures);
   } finally {
     running = false;
-    schedule(next);
+    // Every refreshMs from start to start, however long pmproxy took (but never back to back).
+    schedule(failures > 0 ? next : Math.max(100, next - (performance.now() - started)));
   }
 }
 

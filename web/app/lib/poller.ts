@@ -80,19 +80,32 @@ export class Poller {
     for (const id of names.keys()) if (!keep.has(id)) names.delete(id);
   }
 
-  private async resolveNames(metric: string, instances: readonly FetchInstance[]): Promise<void> {
-    const indom = this.meta.get(metric)?.indom;
-    if (!indom) return;
-    let names = this.instanceNames.get(indom);
-    if (!names) {
-      names = new Map();
-      this.instanceNames.set(indom, names);
+  /** Look up the instance ids not seen before, one request per indom (metrics can share one). */
+  private async resolveNames(metrics: readonly string[], values: ReadonlyMap<string, FetchInstance[]>): Promise<void> {
+    const byIndom = new Map<string, { metric: string; ids: Set<number> }>();
+    for (const metric of metrics) {
+      const indom = this.meta.get(metric)?.indom;
+      if (!indom) continue;
+      let names = this.instanceNames.get(indom);
+      if (!names) {
+        names = new Map();
+        this.instanceNames.set(indom, names);
+      }
+      for (const i of values.get(metric) ?? []) {
+        if (i.instance === null || names.has(i.instance)) continue;
+        let e = byIndom.get(indom);
+        if (!e) byIndom.set(indom, (e = { metric, ids: new Set() }));
+        e.ids.add(i.instance);
+      }
     }
-    const unknown = instances.map((i) => i.instance).filter((i): i is number => i !== null && !names!.has(i));
-    if (unknown.length === 0) return;
-    // Ask for just the new ids: a histogram or stack indom reply can be large.
-    const r = await this.client.indom(metric, unknown.length <= 200 ? unknown : undefined);
-    for (const i of r.instances) names.set(i.instance, i.name);
+    await Promise.all(
+      [...byIndom].map(async ([indom, { metric, ids }]) => {
+        // Ask for just the new ids: a histogram or stack indom reply can be large.
+        const r = await this.client.indom(metric, ids.size <= 200 ? [...ids] : undefined);
+        const names = this.instanceNames.get(indom)!;
+        for (const i of r.instances) names.set(i.instance, i.name);
+      }),
+    );
   }
 
   async poll(req: PollRequest): Promise<Snapshot> {
@@ -105,9 +118,7 @@ export class Poller {
       const r = await this.client.fetch(present);
       t = r.timestamp;
       for (const v of r.values) values.set(v.name, v.instances);
-      for (const name of present) {
-        if (req.needNames.has(name) && values.has(name)) await this.resolveNames(name, values.get(name)!);
-      }
+      await this.resolveNames(present.filter((n) => req.needNames.has(n)), values);
     }
     return { t, ctx: this.client.ctx ?? ctx, values, meta: this.meta, missing: this.missing, missingReasons: this.missingReasons };
   }

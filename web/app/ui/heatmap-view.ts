@@ -84,10 +84,15 @@ export class HeatmapView {
     const s = this.series;
     const dpr = window.devicePixelRatio || 1;
     const { pw, ph, x } = this.plot();
-    this.canvas.width = Math.round(this.width * dpr);
-    this.canvas.height = Math.round(this.height * dpr);
-    this.canvas.style.width = `${this.width}px`;
-    this.canvas.style.height = `${this.height}px`;
+    // Setting a canvas size reallocates its bitmap: only when the size really changed.
+    const cw = Math.round(this.width * dpr);
+    const ch = Math.round(this.height * dpr);
+    if (this.canvas.width !== cw || this.canvas.height !== ch) {
+      this.canvas.width = cw;
+      this.canvas.height = ch;
+      this.canvas.style.width = `${this.width}px`;
+      this.canvas.style.height = `${this.height}px`;
+    }
     const g = this.canvas.getContext('2d')!;
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, this.width, this.height);

@@ -1,7 +1,7 @@
 // A sortable table. Rows are re-rendered only when their content or the sort changes; each cell
 // carries its raw value in data-value (the text is the human-readable form).
 import { sortRows, type Cell, type SortDir } from '../lib/slot-table';
-import { clear, h } from './dom';
+import { clear, h, setText } from './dom';
 
 export interface Column<R> {
   key: string;
@@ -10,6 +10,11 @@ export interface Column<R> {
   format?: (v: Cell, row: R) => string;
   numeric?: boolean;
   title?: string;
+}
+
+interface LiveRow {
+  tr: HTMLTableRowElement;
+  cells: HTMLTableCellElement[];
 }
 
 export interface TableOptions<R> {
@@ -28,6 +33,7 @@ export class TableView<R> {
   private sort: { key: string; dir: SortDir };
   private signature = '';
   private seenKeys = new Set<string>();
+  private live = new Map<string, LiveRow>();
   private emptyText: string;
 
   constructor(
@@ -77,27 +83,54 @@ export class TableView<R> {
     let rows = sortRows(this.rows, col.value, this.sort.dir);
     if (this.opts.limit !== undefined) rows = rows.slice(0, this.opts.limit);
     const texts = rows.map((r) => this.columns.map((c) => this.text(c, r)));
-    const sig = JSON.stringify([rows.map(this.opts.rowKey), texts, this.sort]);
+    const keys = rows.map(this.opts.rowKey);
+    const sig = JSON.stringify([keys, texts, this.sort]);
     if (sig === this.signature) return;
     this.signature = sig;
-    clear(this.tbody);
     if (rows.length === 0) {
+      this.live.clear();
+      clear(this.tbody);
       this.tbody.append(h('tr', { class: 'empty' }, h('td', { colspan: this.columns.length }, this.emptyText)));
       return;
     }
+    this.tbody.querySelector('tr.empty')?.remove();
+    // Keyed update: an event row stays the same element for as long as it is shown, so a refresh
+    // that adds two execs touches two rows, not two hundred.
     const firstRender = this.seenKeys.size === 0;
+    const next = new Map<string, LiveRow>();
     rows.forEach((r, i) => {
-      const key = this.opts.rowKey(r);
-      const isNew = !firstRender && !this.seenKeys.has(key);
-      const tr = h('tr', { 'data-key': key, class: isNew ? 'fresh' : undefined });
+      const key = keys[i]!;
+      let live = this.live.get(key);
+      if (!live || next.has(key)) {
+        live = { tr: h('tr', { 'data-key': key }), cells: [] };
+        for (const c of this.columns) {
+          const td = h('td', { class: c.numeric ? 'num' : undefined, 'data-col': c.key });
+          live.tr.append(td);
+          live.cells.push(td);
+        }
+      }
       this.columns.forEach((c, j) => {
+        const td = live!.cells[j]!;
         const v = c.value(r);
-        tr.append(h('td', { class: c.numeric ? 'num' : undefined, 'data-col': c.key, 'data-value': v === null ? undefined : String(v) }, texts[i]![j]!));
+        const raw = v === null ? null : String(v);
+        if (td.getAttribute('data-value') !== raw) {
+          if (raw === null) td.removeAttribute('data-value');
+          else td.setAttribute('data-value', raw);
+        }
+        setText(td, texts[i]![j]!);
       });
-      this.tbody.append(tr);
+      live.tr.classList.toggle('fresh', !firstRender && !this.seenKeys.has(key));
+      next.set(key, live);
     });
-    for (const r of rows) this.seenKeys.add(this.opts.rowKey(r));
-    if (this.seenKeys.size > 5000) this.seenKeys = new Set(rows.map(this.opts.rowKey));
+    for (const [key, live] of this.live) if (next.get(key) !== live) live.tr.remove();
+    let at = this.tbody.firstElementChild;
+    for (const live of next.values()) {
+      if (live.tr !== at) this.tbody.insertBefore(live.tr, at);
+      else at = at.nextElementSibling;
+    }
+    this.live = next;
+    for (const k of keys) this.seenKeys.add(k);
+    if (this.seenKeys.size > 5000) this.seenKeys = new Set(keys);
   }
 
   private text(c: Column<R>, r: R): string {
