@@ -249,6 +249,29 @@ describe('profile module on the real kernel', () => {
     const names = stacks(m, ctx).map((s) => s.name.split('\n'));
     expect(names.some((n) => n[1] === '[Missed\u00a0User\u00a0Stack]')).toBe(true);
   });
+
+  it('honours cpu, kernel_stacks_only and refuses contradictory or impossible settings with the key named', async () => {
+    expect(() => make({ user_stacks_only: 'true', kernel_stacks_only: 'true' })).toThrow(/\[profile\] kernel_stacks_only: cannot be true together with user_stacks_only/);
+    const { m: bad } = make({ cpu: '4000' });
+    await expect(bad.start()).rejects.toThrow(/\[profile\] cpu: CPU 4000 is not online/);
+
+    const p = await run(compileFixture('nested-burn'), ['3']);
+    running.push(p);
+    const variants: string[] = [];
+    const stateDir = path.join(tempDir(), `state-${stateN++}`);
+    const ctx = makeModuleContext(profile, { domain: 149, log, paths: { bpfDir: BPF_DIR, stateDir }, raw: { cpu: '0', kernel_stacks_only: 'true', sample_frequency: '499', process: String(p.pid) } });
+    ctx.status.setVariant = (v: string) => void variants.push(v);
+    const m = profile.create(ctx);
+    instance = m;
+    await m.start();
+    expect(variants[0]).toMatch(/^perf_event\(cpu-clock, 499 Hz, cpus 0\) filter process=\d+$/);
+    await p.done;
+    const names = stacks(m, ctx).map((s) => s.name.split('\n'));
+    expect(names.length).toBeGreaterThan(0);
+    // No user frames at all: only "comm,pid" and kernel frames (or nothing, in user mode).
+    for (const n of names) expect(n.some((f) => ['main', 'burn_fn', 'outer_fn'].includes(f))).toBe(false);
+    expect(single(m, 3)).toBe(0n);
+  });
 });
 
 type FetchValueBig = bigint;

@@ -55,8 +55,9 @@ interface Proc {
 
 const MAX_NAMES_PER_PROC = 100_000;
 const MAX_KERNEL_NAMES = 200_000;
-/** Kernel addresses that miss (new BPF programs) reread kallsyms at most this often. */
-const KALLSYMS_RETRY_MS = 30_000;
+/** Kernel addresses that miss (BPF programs loaded since) reread kallsyms at most this often:
+ *  a reread costs a few hundred ms of CPU, and such frames are rare. */
+const KALLSYMS_RETRY_MS = 300_000;
 
 export class Symbolizer {
   private readonly log: Logger;
