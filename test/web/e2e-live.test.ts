@@ -55,6 +55,12 @@ function pmproxy(action: 'start' | 'stop'): void {
   execFileSync('/etc/init.d/pmproxy', [action], { stdio: 'pipe' });
 }
 
+/** Full-page screenshot from the top (a sticky header would otherwise sit mid-picture). */
+async function shot(name: string): Promise<void> {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
+}
+
 async function pmproxyUp(): Promise<boolean> {
   try {
     return (await fetch(`${PMPROXY}/pmapi/context`)).ok;
@@ -81,7 +87,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const w of workloads) w.stop();
   if (!(await pmproxyUp())) pmproxy('start');
-  await page?.screenshot({ path: path.join(ARTIFACTS, 'e2e-live-end.png'), fullPage: true }).catch(() => undefined);
+  if (page) await shot('e2e-live-end.png').catch(() => undefined);
   await browser?.close();
   if (dashboard?.pid) process.kill(dashboard.pid, 'SIGTERM');
 });
@@ -138,7 +144,7 @@ describe('dashboard against the real agent', () => {
       .toBeGreaterThan(0);
     await page.fill('#flame input.flame-search', BURNER_FUNCTION);
     await expect.poll(() => page.textContent('#flame .flame-details')).toMatch(new RegExp(`search "${BURNER_FUNCTION}": \\d+ frames`));
-    await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-live.png'), fullPage: true });
+    await shot('e2e-live.png');
   });
 
   it('starts and stops the on-demand profiler, or says clearly why it may not', async () => {
@@ -158,7 +164,7 @@ describe('dashboard against the real agent', () => {
       await page.click('#profile button.profile-stop');
       await expect.poll(() => page.locator(`#profile g.frame[name="${BURNER_FUNCTION}"]`).count(), { timeout: 30_000 }).toBeGreaterThan(0);
     }
-    await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-profile.png'), fullPage: true });
+    await shot('e2e-profile.png');
   });
 
   it('recovers by itself when pmproxy is stopped and started again', async () => {
@@ -180,7 +186,7 @@ describe('dashboard against the real agent', () => {
     expect(await page.evaluate(() => (window as unknown as { loadedOnce?: number }).loadedOnce)).toBe(1);
     expect(Number(await page.getAttribute('#runqlat .heatmap', 'data-cells'))).toBeGreaterThan(0);
     expect(await page.locator('#warnings .warning[data-kind="conn"]').count()).toBe(0);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'e2e-recovered.png'), fullPage: true });
+    await shot('e2e-recovered.png');
     expect(pageErrors).toEqual([]);
   });
 });

@@ -81,8 +81,19 @@ let dd: Running | undefined;
 let transfer: Transfer | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** bcc.pmda.module.state by module name, to say why a table is empty. */
+const moduleStates = new Map<string, string>();
+
 beforeAll(async () => {
   missing = await g.init();
+  try {
+    const st = await api<FetchReply>(`/pmapi/${g.ctx}/fetch`, { names: 'bcc.pmda.module.state' });
+    const ind = await api<{ instances: { instance: number; name: string }[] }>(`/pmapi/${g.ctx}/indom`, { name: 'bcc.pmda.module.state' });
+    const names = new Map(ind.instances.map((i) => [i.instance, i.name]));
+    for (const i of st.values[0]?.instances ?? []) moduleStates.set(names.get(i.instance as number) ?? String(i.instance), String(i.value));
+  } catch {
+    // Only for messages; an agent without bcc.pmda.* is still checked below.
+  }
   if (missing.length > 0) return;
   dd = startDd();
   await g.poll();
@@ -148,34 +159,34 @@ describe('grafana-pcp "PCP Vector: eBPF/BCC Overview" through pmproxy', () => {
     }
   });
 
-  it('tables: leaf names give the columns, and the transfer shows as a row with every column filled', () => {
+  it.each([
+    ['active TCP sessions', TCPTOP_TARGETS],
+    ['tcp lifespans', TCPLIFE_TARGETS],
+  ] as const)('table "%s": leaf names give the columns, and the transfer shows as a row with every column filled', (_title, targets) => {
     expect(missing).toEqual([]);
-    for (const [targets, portLeaf] of [
-      [TCPTOP_TARGETS, 'lport'],
-      [TCPLIFE_TARGETS, 'lport'],
-    ] as const) {
-      const prefix = targets[0]!.slice(0, targets[0]!.lastIndexOf('.') + 1);
-      expect(targets.map((t) => t.slice(prefix.length))).toEqual(targets.map((t) => t.split('.').pop()));
-      for (const t of targets) {
-        const m = g.meta.get(t)!;
-        expect(m.indom, `${t} has instances (one row per instance)`).not.toBeNull();
-        const leaf = t.split('.').pop()!;
-        if (['comm', 'laddr', 'daddr'].includes(leaf)) expect(m.type, t).toBe('string');
-        else expect(NUMBER_TYPES, t).toContain(m.type);
-      }
-      // metrics_table: one row per instance id that has a value; the cell is the last value.
-      const rowsOf = (snap: FetchReply) => {
-        const ids = new Set<number>();
-        for (const t of targets) for (const id of g.values(t, snap).keys()) ids.add(id);
-        return [...ids].map((id) => Object.fromEntries(targets.map((t) => [t.split('.').pop()!, g.values(t, snap).get(id)])));
-      };
-      const ports = [transfer!.serverPort, transfer!.clientPort];
-      const rows = g.snapshots.flatMap(rowsOf).filter((r) => ports.includes(Number(r[portLeaf])));
-      expect(rows.length, `${prefix}* shows the loopback transfer (ports ${ports.join(', ')})`).toBeGreaterThan(0);
-      const full = rows.find((r) => targets.every((t) => r[t.split('.').pop()!] !== undefined));
-      expect(full, `${prefix}* row with every column`).toBeDefined();
-      expect(full!.laddr).toBe('127.0.0.1');
-      expect(full!.daddr).toBe('127.0.0.1');
+    const portLeaf = 'lport';
+    const prefix = targets[0]!.slice(0, targets[0]!.lastIndexOf('.') + 1);
+    expect(targets.map((t) => t.slice(prefix.length))).toEqual(targets.map((t) => t.split('.').pop()));
+    for (const t of targets) {
+      const m = g.meta.get(t)!;
+      expect(m.indom, `${t} has instances (one row per instance)`).not.toBeNull();
+      const leaf = t.split('.').pop()!;
+      if (['comm', 'laddr', 'daddr'].includes(leaf)) expect(m.type, t).toBe('string');
+      else expect(NUMBER_TYPES, t).toContain(m.type);
     }
+    // metrics_table: one row per instance id that has a value; the cell is the last value.
+    const rowsOf = (snap: FetchReply) => {
+      const ids = new Set<number>();
+      for (const t of targets) for (const id of g.values(t, snap).keys()) ids.add(id);
+      return [...ids].map((id) => Object.fromEntries(targets.map((t) => [t.split('.').pop()!, g.values(t, snap).get(id)])));
+    };
+    const ports = [transfer!.serverPort, transfer!.clientPort];
+    const rows = g.snapshots.flatMap(rowsOf).filter((r) => ports.includes(Number(r[portLeaf])));
+    const module = prefix.includes('tcptop') ? 'tcptop' : 'tcplife';
+    expect(rows.length, `${prefix}* shows the loopback transfer (ports ${ports.join(', ')}); agent module ${module}: ${moduleStates.get(module) ?? 'unknown'}`).toBeGreaterThan(0);
+    const full = rows.find((r) => targets.every((t) => r[t.split('.').pop()!] !== undefined));
+    expect(full, `${prefix}* row with every column`).toBeDefined();
+    expect(full!.laddr).toBe('127.0.0.1');
+    expect(full!.daddr).toBe('127.0.0.1');
   });
 });

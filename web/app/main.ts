@@ -41,7 +41,7 @@ const exec = new EventTablePanel('execsnoop', 'New processes (execsnoop)', EXECS
   { key: 'ppid', label: 'ppid', kind: 'number' },
   { key: 'ret', label: 'ret', kind: 'number' },
   { key: 'args', label: 'args' },
-]);
+], 'process_count');
 const tcplife = new EventTablePanel('tcplife', 'TCP sessions (tcplife)', TCPLIFE, 'tcplife', [
   { key: 'pid', label: 'pid', kind: 'number' },
   { key: 'comm', label: 'comm' },
@@ -52,7 +52,7 @@ const tcplife = new EventTablePanel('tcplife', 'TCP sessions (tcplife)', TCPLIFE
   { key: 'tx', label: 'tx', kind: 'bytes' },
   { key: 'rx', label: 'rx', kind: 'bytes' },
   { key: 'duration', label: 'duration', kind: 'micros' },
-]);
+], 'session_count');
 const tcptop = new TopTablePanel(
   'tcptop',
   'TCP throughput (tcptop)',
@@ -142,12 +142,33 @@ function setConn(state: 'ok' | 'down' | 'connecting', text: string): void {
   setText(connEl, text);
 }
 
+// A module that cannot run on this host (zfsdist without ZFS) would otherwise warn forever:
+// a failed-module warning can be dismissed for this tab until its text changes.
+const dismissed = new Set<string>(JSON.parse(sessionStorage.getItem('dismissed-warnings') ?? '[]') as string[]);
+
+function dismiss(text: string): void {
+  dismissed.add(text);
+  sessionStorage.setItem('dismissed-warnings', JSON.stringify([...dismissed]));
+  renderWarnings(lastExtra);
+}
+
+let lastExtra: string[] = [];
 function renderWarnings(extra: string[]): void {
-  const items = [...extra.map((text) => ({ kind: 'conn', text })), ...health.warnings];
+  lastExtra = extra;
+  const items = [...extra.map((text) => ({ kind: 'conn', text })), ...health.warnings].filter((w) => !dismissed.has(w.text));
   const sig = JSON.stringify(items);
   if (warningsEl.dataset.sig === sig) return;
   warningsEl.dataset.sig = sig;
-  warningsEl.replaceChildren(...items.map((w) => h('div', { class: 'warning', 'data-kind': w.kind }, w.text)));
+  warningsEl.replaceChildren(
+    ...items.map((w) =>
+      h(
+        'div',
+        { class: 'warning', 'data-kind': w.kind },
+        h('span', { class: 'text' }, w.text),
+        w.kind === 'failed' ? h('button', { type: 'button', class: 'dismiss', title: 'hide this warning in this tab', onclick: () => dismiss(w.text) }, '×') : null,
+      ),
+    ),
+  );
 }
 
 function schedule(ms: number): void {

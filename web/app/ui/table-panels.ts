@@ -52,6 +52,7 @@ export class EventTablePanel implements Panel {
     private readonly metrics: TableMetrics,
     private readonly module: string,
     fields: readonly FieldSpec[],
+    private readonly ringOption: string,
     capacity = 200,
   ) {
     this.frame = panelFrame(id, title, `${metrics.prefix}* · newest first`);
@@ -82,7 +83,11 @@ export class EventTablePanel implements Panel {
     this.log.ingest(slots, snap.t);
     const notes: string[] = [];
     if (this.metrics.seq && snap.missing.has(this.metrics.seq)) notes.push(`${this.metrics.seq} is not exported: rows are told apart by their content, so two identical events show once`);
-    if (this.log.missedTotal > 0) notes.push(`${this.log.missedTotal} events went through the agent's ring between two refreshes and are not shown`);
+    if (this.log.missedTotal > 0) {
+      notes.push(
+        `${this.log.missedTotal} events went through the agent's ring between two refreshes and are not shown (a shorter refresh or a larger ring, ${this.ringOption} in the agent's [${this.module}] section, keeps more)`,
+      );
+    }
     if (this.log.restarts > 0) notes.push('the agent restarted; rows before it are kept');
     const mod = availabilityNote(snap, names, this.module);
     if (mod) notes.unshift(mod);
