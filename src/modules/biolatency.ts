@@ -33,7 +33,7 @@ export function diskName(dev: number, sysDevBlock = '/sys/dev/block'): string {
 /** Adds the per-disk histogram (bcc.disk.dev.latency) to the shared histogram life cycle. */
 class Biolatency extends HistogramTool {
   private perDev: KeyedLog2Histograms | null = null;
-  private readonly names = new Map<number, string>();
+  private readonly names = new Map<number, { name: string; label: string }>();
 
   constructor(
     private readonly mctx: ModuleContext,
@@ -49,9 +49,13 @@ class Biolatency extends HistogramTool {
     const map = this.object!.map('hist_dev');
     if (this.perDev) this.perDev.rebind(map);
     else {
+      // "dm-0" would break heat maps' "<lo>-<hi>" parsing: "dm_0::64-127", label disk="dm-0".
       const nameOf = (dev: number) => {
         let n = this.names.get(dev);
-        if (n === undefined) this.names.set(dev, (n = diskName(dev)));
+        if (n === undefined) {
+          const label = diskName(dev);
+          this.names.set(dev, (n = { name: label.replace(/-/g, '_'), label }));
+        }
         return n;
       };
       this.perDev = new KeyedLog2Histograms(map, this.mctx.indom(DEV_INDOM), nameOf, 'disk');
@@ -106,7 +110,9 @@ export const biolatency: ModuleSpec = {
         'The samples of bcc.disk.all.latency split by disk (beyond pmdabcc; Vector once showed per-disk ' +
         'latency under this name). Instances are "<disk>::<low>-<high>", e.g. "vda::64-127"; the disk is the ' +
         'whole device the request went to (partitions are counted under their disk, loop devices under their ' +
-        'own name). Same measurement and units as bcc.disk.all.latency: event counts per bucket. ' +
+        'own name); a "-" in a disk name becomes "_" in the instance name ("dm_0::64-127") so that heat maps ' +
+        'still find the bucket bounds, and the disk label keeps the real name. ' +
+        'Same measurement and units as bcc.disk.all.latency: event counts per bucket. ' +
         'No values when per_device = false.',
     },
     {

@@ -150,7 +150,11 @@ describe('KeyedLog2Histograms (per disk)', () => {
       },
     } as KeyedHistogramMap;
   }
-  const names: Record<number, string> = { 1: 'vda', 2: 'loop0' };
+  const names: Record<number, { name: string; label: string }> = {
+    1: { name: 'vda', label: 'vda' },
+    2: { name: 'loop0', label: 'loop0' },
+    3: { name: 'dm_0', label: 'dm-0' },
+  };
 
   it('names instances disk::bucket from 0-1 up to each disk\'s top, with labels; ids survive a restart', () => {
     const file = path.join(tmp, 'indom-149.256.json');
@@ -169,6 +173,17 @@ describe('KeyedLog2Histograms (per disk)', () => {
     k2.refresh();
     for (const n of ['vda::0-1', 'vda::2-3', 'vda::4-7', 'loop0::0-1']) expect(d2.lookup(n)).toBe(d1.lookup(n));
     expect(d2.lookup('loop0::2-3')).toBe(4);
+  });
+
+  it('the object part of a name carries no "-" (heat maps split on it); the label has the real name', () => {
+    const d = new InstanceDomain(0x25400100, null);
+    const k = new KeyedLog2Histograms(keyedMap(1, [[3, 1, [1]]]), d, (id) => names[id], 'disk');
+    k.refresh();
+    expect(d.instances().map((i) => i.name)).toEqual(['dm_0::0-1', 'dm_0::2-3']);
+    expect(/^(.+?)-(.+?)$/.exec('dm_0::2-3')![2]).toBe('3'); // grafana-pcp's upper-bound regex
+    expect(d.labelsOf(d.lookup('dm_0::2-3')!)).toEqual({ disk: 'dm-0', lower_bound: 2, upper_bound: 3 });
+    const bad = new KeyedLog2Histograms(keyedMap(1, [[3, 0, [1]]]), new InstanceDomain(1, null), () => ({ name: 'dm-0', label: 'dm-0' }), 'disk');
+    expect(() => bad.refresh()).toThrow(/"dm-0" contains '-'/);
   });
 
   it('keeps counting across a reload (rebind)', () => {

@@ -135,6 +135,10 @@ export type KeyedHistogramMap = Pick<BpfMap, 'lookupBatch' | 'perCpu' | 'valueBy
  * instance per (object, bucket) named "<object>::<lo>-<hi>", with labels {<labelKey>: object,
  * lower_bound, upper_bound}; each object gets "0-1" up to its own highest non-empty bucket.
  * Objects come and go, so ids are allocated by name and persisted (not positional).
+ *
+ * Heat maps find a bucket's upper bound with the lazy regex ^(.+?)-(.+?)$ (grafana-pcp) or
+ * split('-')[1] (Vector), so the object part of an instance name must not contain '-': the
+ * caller passes a name with dashes replaced and the real one for the label.
  */
 export class KeyedLog2Histograms {
   private readonly totals = new Map<number, BigUint64Array>();
@@ -146,7 +150,7 @@ export class KeyedLog2Histograms {
   constructor(
     private map: KeyedHistogramMap | null,
     private readonly indom: InstanceDomain,
-    private readonly nameOf: (id: number) => string,
+    private readonly nameOf: (id: number) => { name: string; label: string },
     private readonly labelKey: string,
   ) {
     if (map && map.keySize !== 8) throw new Error(`keyed histogram map ${map.name} has ${map.keySize}-byte keys, expected 8 ({u32 id, u32 slot})`);
@@ -179,9 +183,10 @@ export class KeyedLog2Histograms {
   }
 
   private grow(id: number, slot: number): void {
-    const name = this.nameOf(id);
+    const { name, label } = this.nameOf(id);
+    if (name.includes('-')) throw new Error(`instance name part "${name}" contains '-', which heat maps take for the bucket separator`);
     for (let s = (this.top.get(id) ?? -1) + 1; s <= slot; s++) {
-      const inst = this.indom.ensure(`${name}::${bucketName(s)}`, { [this.labelKey]: name, ...bucketLabels(s) });
+      const inst = this.indom.ensure(`${name}::${bucketName(s)}`, { [this.labelKey]: label, ...bucketLabels(s) });
       this.insts.set(inst, [id, s]);
     }
     this.top.set(id, slot);
