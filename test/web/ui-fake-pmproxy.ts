@@ -18,6 +18,9 @@ export class FakePmproxy {
   private ctx = 1000;
   private forget = new Set<number>();
   stores: string[] = [];
+  /** Accept bcc.proc.profile start/stop (the agent's allow_store = true). */
+  allowStore = false;
+  private profile = '{"status":"stopped","data":null}';
   readonly metrics = new Map<string, FakeMetric>();
 
   constructor() {
@@ -103,7 +106,7 @@ export class FakePmproxy {
           [9, ['dd,7\n_start\nmain\nwrite\nvfs_write', 5 * n]],
         ]),
     });
-    this.metrics.set('bcc.proc.profile', { pmid: '149.14.0', indom: null, type: 'string', sem: 'instant', units: 'none', values: () => new Map([[null, ['', '{"status":"stopped","data":null}']]]) });
+    this.metrics.set('bcc.proc.profile', { pmid: '149.14.0', indom: null, type: 'string', sem: 'instant', units: 'none', values: () => new Map([[null, ['', this.profile]]]) });
   }
 
   /** Make pmproxy forget the current context before the next request. */
@@ -164,6 +167,26 @@ export class FakePmproxy {
         return this.reply(route, 400, { message: 'child traversal failed - Unknown metric name', success: false });
       case 'store':
         this.stores.push(`${p.get('name')}=${p.get('value')}`);
+        if (this.allowStore && p.get('name') === 'bcc.proc.profile') {
+          // pmdabcc's tree: root, comm, user frames outermost first, then kernel frames.
+          const tree = {
+            name: 'root',
+            libtype: '',
+            value: 40,
+            children: [
+              {
+                name: 'burner',
+                libtype: 'user',
+                value: 40,
+                children: [
+                  { name: 'main', libtype: 'user', value: 40, children: [{ name: 'profile_hot_fn', libtype: 'user', value: 30, children: [{ name: 'asm_sysvec_apic_timer_interrupt', libtype: 'kernel', value: 4, children: [] }] }] },
+                ],
+              },
+            ],
+          };
+          this.profile = JSON.stringify(p.get('value') === 'start' ? { status: 'started', data: null } : { status: 'stopped', data: tree });
+          return this.reply(route, 200, { context: ctx, success: true });
+        }
         return this.reply(route, 400, {
           context: ctx,
           message: `failed to store value to metric ${p.get('name')}: No permission to perform requested operation`,

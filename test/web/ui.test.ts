@@ -147,6 +147,21 @@ describe('dashboard page (scripted pmproxy)', () => {
     expect(fake.stores).toEqual(['bcc.proc.profile=start']);
   });
 
+  it('runs the on-demand profiler when the agent allows it and draws its tree', async () => {
+    fake.allowStore = true;
+    await page.click('#profile button.profile-start');
+    await expect.poll(() => page.textContent('#profile .profile-status'), { timeout: 10_000 }).toBe('status: started');
+    expect(await page.isVisible('#profile .profile-message')).toBe(false);
+    await expect.poll(() => page.isEnabled('#profile button.profile-stop')).toBe(true);
+    await page.click('#profile button.profile-stop');
+    await expect.poll(() => page.locator('#profile g.frame[name="profile_hot_fn"]').count(), { timeout: 10_000 }).toBe(1);
+    expect(await page.textContent('#profile .profile-status')).toBe('status: stopped');
+    // kernel frames get the kernel colour family (libtype from the tree)
+    const fills = await page.locator('#profile g.frame rect').evaluateAll((rs) => rs.map((r) => r.getAttribute('fill')));
+    expect(new Set(fills).size).toBeGreaterThan(1);
+    expect(fake.stores.slice(-2)).toEqual(['bcc.proc.profile=start', 'bcc.proc.profile=stop']);
+  });
+
   it('gets a new context by itself when pmproxy forgets the old one', async () => {
     const before = fake.contexts;
     fake.forgetContext();
