@@ -8,6 +8,7 @@
 //
 // Stores are refused unless allow_store is set: pmcd lets local clients store, pmproxy is a
 // local client, so any HTTP client that reaches pmproxy could start the sampler.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NoVariantError, onlineCpus } from '../bpf';
 import { PM_ERR, PM_IN_NULL, PM_SEM, PM_TYPE } from '../pcp/types';
@@ -131,7 +132,7 @@ export const profile: ModuleSpec = {
       null,
       'samples dropped because the counts map or the naming queue was full',
       'Samples the kernel could not count because the map of (process, stack) counts was full between two\n' +
-        'drains (it holds stack_storage_size entries and is drained every second), and samples the agent\n' +
+        'drains (it holds stack_storage_size entries, at least 8192, and is drained every second), and samples the agent\n' +
         'dropped because its queue of stacks waiting to be named was full (naming could not keep up).\n',
     ),
   ],
@@ -143,7 +144,7 @@ export const profile: ModuleSpec = {
     user_stacks_only: cfg.bool(false, 'Collect user stacks only.'),
     kernel_stacks_only: cfg.bool(false, 'Collect kernel stacks only.'),
     include_idle: cfg.bool(true, 'Also sample the idle task (swapper, pid 0), as pmdabcc did.'),
-    stack_storage_size: cfg.int(16384, { min: 16, max: 1048576 }, 'Stacks each of the two stack maps holds (one drain interval each); also the size of the counts maps.'),
+    stack_storage_size: cfg.int(16384, { min: 16, max: 1048576 }, 'Stacks each of the two stack maps holds (they take turns, one drain interval each); the counts maps hold as many (process, stack) pairs, at least 8192.'),
     allow_store: cfg.bool(false, 'Accept pmstore bcc.proc.profile start|stop. Off by default: anyone who can reach pmproxy over HTTP can store through it.'),
     continuous: cfg.bool(true, 'Sample all the time, feeding bcc.proc.stacks; off, the sampler runs only between start and stop.'),
     window: cfg.int(60, { min: 1, max: 86400 }, 'Seconds of samples that decide which stacks are bcc.proc.stacks instances.'),
@@ -156,6 +157,17 @@ export const profile: ModuleSpec = {
     return new Profile(ctx);
   },
 };
+
+/** perf_event_open says only EINVAL for a rate above the kernel's limit: say which limit. */
+export function checkSampleRate(hz: number, max: number): void {
+  if (hz > 0 && max > 0 && hz > max) {
+    throw new ConfigError(
+      'profile',
+      'sample_frequency',
+      `${hz} Hz is above kernel.perf_event_max_sample_rate (${max}); the kernel lowers that limit when sampling interrupts run long`,
+    );
+  }
+}
 
 type Status = 'stopped' | 'starting' | 'started' | 'stopping';
 
@@ -193,8 +205,19 @@ class Profile implements ModuleInstance {
     return [want];
   }
 
+  private checkRate(): void {
+    let max = 0;
+    try {
+      max = Number(fs.readFileSync('/proc/sys/kernel/perf_event_max_sample_rate', 'utf8').trim());
+    } catch {
+      return; // no such sysctl: let perf_event_open decide
+    }
+    checkSampleRate(this.ctx.config.sample_frequency as number, max);
+  }
+
   private startSampling(): void {
     if (this.sampler) return;
+    this.checkRate();
     const c = this.ctx.config;
     const filter = TaskFilter.fromConfig(c, this.ctx.log);
     const sampler = new Sampler({

@@ -16,9 +16,14 @@ function session(dir: string, profileConf: string, cmds: string[]): string {
   fs.writeFileSync(path.join(dir, 'ebpf.conf'), `[profile]\nenabled = true\n${profileConf}${others}`);
   fs.writeFileSync(path.join(dir, 'root'), 'root {\n\tbcc\t149:*:*\n}\n');
   const open = `open pipe ${process.execPath} ${AGENT} -d 149 -l ${dir}/agent.log -c ${dir}/ebpf.conf --state-dir ${dir}/state`;
-  const r = spawnSync('dbpmda', ['-n', path.join(dir, 'root'), '-e', '-f'], { input: [open, ...cmds, 'close', ''].join('\n'), encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync('dbpmda', ['-n', path.join(dir, 'root'), '-e', '-f'], {
+    input: [open, ...cmds, 'close', ''].join('\n'),
+    encoding: 'utf8',
+    timeout: 120_000,
+    maxBuffer: 256 << 20,
+  });
   const out = r.stdout + r.stderr;
-  expect(r.status, out).toBe(0);
+  expect(r.status, `${r.error?.message ?? ''}\n${out.slice(-3000)}`).toBe(0);
   return out;
 }
 
@@ -42,7 +47,7 @@ describe('profile under dbpmda', () => {
     // dbpmda cannot start a workload mid-session: the burner runs alongside the whole session.
     const burner = spawn(compileFixture('nested-burn'), ['30'], { stdio: 'ignore' });
     try {
-      const out = session(dir, 'allow_store = true\nsample_frequency = 199\n', [
+      const out = session(dir, `allow_store = true\nsample_frequency = 199\nprocess = ${burner.pid}\n`, [
         'fetch bcc.proc.profile',
         'store bcc.proc.profile "start"',
         'fetch bcc.proc.profile',

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { profile } from '../../src/modules/profile';
+import { checkSampleRate, profile } from '../../src/modules/profile';
 import { PM_ERR, PM_IN_NULL } from '../../src/pcp/types';
 import { makeModuleContext } from '../../src/pmda/module-context';
 import type { ModuleContext, ModuleInstance } from '../../src/pmda/module';
@@ -187,11 +187,12 @@ describe('profile module on the real kernel', () => {
     const bin = compileFixture('many-stacks');
     const p = await run(bin, ['4', '30']);
     running.push(p);
-    const { m, ctx } = make({ sample_frequency: '499', max_stacks: '5', process: String(p.pid), include_idle: 'false' });
+    const { m, ctx } = make({ sample_frequency: '499', max_stacks: '5', process: String(p.pid), include_idle: 'false', allow_store: 'true' });
     instance = m;
     await m.start();
+    // The on-demand tree is not bounded: it shows how many distinct stacks there were.
+    expect(m.store!(0, PM_IN_NULL, 'start', client)).toBe(0);
     const seen = new Map<number, string>();
-    const distinct = new Set<string>();
     let maxActive = 0;
     for (let i = 0; i < 8; i++) {
       await sleep(500);
@@ -202,15 +203,21 @@ describe('profile module on the real kernel', () => {
         const name = ctx.indom(14).nameOf(inst)!;
         if (seen.has(inst)) expect(seen.get(inst)).toBe(name);
         seen.set(inst, name);
-        distinct.add(name);
       }
     }
     await p.done;
+    expect(m.store!(0, PM_IN_NULL, 'stop', client)).toBe(0);
     expect(maxActive).toBe(5);
-    // The bounded set hides stacks that exist: the program ran 30 depths of recursion.
-    const depths = new Set([...distinct].map((n) => n.split('\n').filter((f) => f === 'depth_fn').length));
-    expect(depths.size).toBeGreaterThan(1);
-    expect(distinct.size).toBeGreaterThan(5);
+    const comm = (await stoppedProfile(m)).data!.children.find((c) => c.name === 'many-stacks')!;
+    // Distinct recursion depths above leaf_burn = distinct stacks the program ran in.
+    const depths = new Set<number>();
+    const walk = (n: TreeNode, depth: number) => {
+      const d = depth + (n.name === 'depth_fn' ? 1 : 0);
+      if (n.name === 'leaf_burn') depths.add(d);
+      n.children.forEach((c) => walk(c, d));
+    };
+    walk(comm, 0);
+    expect(depths.size).toBeGreaterThan(5);
     expect(single(m, 2)).toBeGreaterThan(100n);
   });
 
@@ -254,6 +261,8 @@ describe('profile module on the real kernel', () => {
     expect(() => make({ user_stacks_only: 'true', kernel_stacks_only: 'true' })).toThrow(/\[profile\] kernel_stacks_only: cannot be true together with user_stacks_only/);
     const { m: bad } = make({ cpu: '4000' });
     await expect(bad.start()).rejects.toThrow(/\[profile\] cpu: CPU 4000 is not online/);
+    expect(() => checkSampleRate(12501, 12500)).toThrow(/\[profile\] sample_frequency: 12501 Hz is above kernel.perf_event_max_sample_rate \(12500\)/);
+    expect(() => checkSampleRate(12500, 12500)).not.toThrow();
 
     const p = await run(compileFixture('nested-burn'), ['3']);
     running.push(p);

@@ -58,15 +58,18 @@ describe('HotStacks', () => {
     expect(h.values().find((v) => v.inst === idB)!.value).toBe(8n);
   });
 
-  it('follows at most maxTracked distinct stacks and counts the samples it could not follow', () => {
+  it('follows at most maxTracked distinct stacks, forgetting the coldest so that a new hot one gets in', () => {
     const d = new InstanceDomain(0, null);
-    const h = new HotStacks(d, { windowMs: 10_000, maxStacks: 3, maxTracked: 5 });
-    for (let i = 0; i < 8; i++) h.add(`s${i}`, 1 + i);
+    const h = new HotStacks(d, { windowMs: 10_000, maxStacks: 2, maxTracked: 6 });
+    for (let i = 0; i < 6; i++) h.add(`s${i}`, 1 + i);
     h.tick(1);
+    expect(d.instances().map((i) => i.name).sort()).toEqual(['s4', 's5']);
+    h.add('hot', 100); // table full: s0..s1 (coldest of the four not shown) are forgotten
     expect(h.tracked).toBe(5);
-    expect(h.untracked).toBe(6 + 7 + 8);
-    expect(d.instances().map((i) => i.name).sort()).toEqual(['s2', 's3', 's4']);
-    expect(h.values().length).toBe(3);
+    expect(h.evicted).toBe(2);
+    h.tick(2);
+    expect(d.instances().map((i) => i.name).sort()).toEqual(['hot', 's5']);
+    expect(h.values().length).toBe(2);
   });
 
   it('clear() deactivates every instance and keeps counts for a stack that returns', () => {

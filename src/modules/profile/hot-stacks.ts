@@ -9,7 +9,8 @@ import type { InstanceDomain } from '../../pmda/indom';
 export interface HotStacksOptions {
   windowMs: number;
   maxStacks: number;
-  /** Distinct stacks followed within the window (candidates for the top set). */
+  /** Distinct stacks followed within the window (candidates for the top set). When full, the
+   *  coldest half of the stacks not shown is forgotten, so a new hot stack always gets in. */
   maxTracked?: number;
 }
 
@@ -38,8 +39,8 @@ export class HotStacks {
   /** Last exported value of ids whose record was dropped, so a returning stack never goes down. */
   private readonly retired = new Map<number, number>();
   private readonly maxTracked: number;
-  /** Samples of stacks not followed because maxTracked distinct stacks were already. */
-  untracked = 0;
+  /** Stacks forgotten to make room (their window counts were among the lowest). */
+  evicted = 0;
 
   constructor(
     private readonly indom: InstanceDomain,
@@ -56,16 +57,26 @@ export class HotStacks {
   add(name: string, count: number): void {
     let r = this.recs.get(name);
     if (!r) {
-      if (this.recs.size >= this.maxTracked) {
-        this.untracked += count;
-        return;
-      }
+      if (this.recs.size >= this.maxTracked) this.evictColdest();
       r = { name, window: 0, total: 0, base: 0, id: -1, active: false };
       this.recs.set(name, r);
     }
     r.window += count;
     r.total += count;
     this.open.set(r, (this.open.get(r) ?? 0) + count);
+  }
+
+  /** Forget the coldest half of the stacks not in the top set. Ticks still holding them only
+   *  decrement a forgotten record when they expire, which is harmless. */
+  private evictColdest(): void {
+    const idle = [...this.recs.values()].filter((r) => !r.active);
+    idle.sort((a, b) => a.window - b.window);
+    for (const r of idle.slice(0, Math.max(1, idle.length >> 1))) {
+      if (r.id >= 0) this.retired.set(r.id, r.base + r.total);
+      this.recs.delete(r.name);
+      this.open.delete(r);
+      this.evicted++;
+    }
   }
 
   /** Close the current tick at `now`: expire ticks older than the window, choose the top set. */

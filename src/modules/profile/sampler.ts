@@ -18,6 +18,8 @@ import type { Logger } from 'pino';
 import { loadWithVariants, type BpfLink, type BpfMap, type BpfObject } from '../../bpf';
 
 const EFAULT = os.constants.errno.EFAULT;
+/** Smallest counts map (entries per generation). */
+const COUNTS_MIN = 8192;
 /** Drains of a generation after which an id not seen again is freed. */
 const STALE_DRAINS = 30;
 const KEY_SIZE = 28;
@@ -34,7 +36,7 @@ export interface SamplerOptions {
   userStacksOnly: boolean;
   kernelStacksOnly: boolean;
   includeIdle: boolean;
-  /** Stack ids each generation's stack map holds; also the counts maps' size. */
+  /** Stack ids each generation's stack map holds. */
   stackStorageSize: number;
   /** Extra configuration before load (the process filter's rodata). */
   configure?: (obj: BpfObject) => void;
@@ -136,7 +138,10 @@ export class Sampler {
           kernel_stacks_only: o.kernelStacksOnly,
           include_idle: o.includeIdle,
         });
-        for (const m of ['stacks0', 'stacks1', 'counts0', 'counts1']) obj.setMapMaxEntries(m, o.stackStorageSize);
+        for (const m of ['stacks0', 'stacks1']) obj.setMapMaxEntries(m, o.stackStorageSize);
+        // One drain interval of distinct (process, stack) keys; a small stack map must not
+        // also shrink it, or the samples whose stack was missed would have nowhere to go.
+        for (const m of ['counts0', 'counts1']) obj.setMapMaxEntries(m, Math.max(COUNTS_MIN, o.stackStorageSize));
         o.configure?.(obj);
       },
       o.log,
