@@ -147,7 +147,12 @@ export class HeatmapView {
     const rh = rows.length > 0 ? ph / rows.length : ph;
     const every = Math.max(1, Math.ceil(14 / Math.max(rh, 1)));
     const y = scaleLinear().domain([0, Math.max(rows.length, 1)]).range([ph, 0]);
-    const ticks = rows.map((_, i) => i + 1).filter((v) => (v - 1) % every === 0 || v === rows.length);
+    const ticks = rows.map((_, i) => i + 1).filter((v) => (v - 1) % every === 0);
+    // Always label the top bucket; drop the thinned label just below it if the two would touch.
+    if (rows.length > 0 && ticks[ticks.length - 1] !== rows.length) {
+      if (rows.length - ticks[ticks.length - 1]! < every) ticks.pop();
+      ticks.push(rows.length);
+    }
     root.append('g').call(
       axisLeft(y)
         .tickValues(ticks)
