@@ -77,7 +77,13 @@ export class PmapiProxy {
       up.pipe(res);
       up.on('error', () => res.destroy());
       // pmproxy went away mid-reply: the browser must not take a cut body for a whole one.
-      up.on('aborted', () => res.destroy());
+      up.on('close', () => {
+        if (!up.complete) res.destroy();
+      });
+    });
+    // The browser gave up (page closed, request aborted): stop waiting for pmproxy too.
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
     });
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       if (res.headersSent) {
