@@ -144,7 +144,7 @@ export const profile: ModuleSpec = {
     user_stacks_only: cfg.bool(false, 'Collect user stacks only.'),
     kernel_stacks_only: cfg.bool(false, 'Collect kernel stacks only.'),
     include_idle: cfg.bool(true, 'Also sample the idle task (swapper, pid 0), as pmdabcc did.'),
-    stack_storage_size: cfg.int(16384, { min: 16, max: 1048576 }, 'Stacks each of the two stack maps holds (they take turns, one drain interval each); the counts maps hold as many (process, stack) pairs, at least 8192.'),
+    stack_storage_size: cfg.int(16384, { min: 16, max: 1048576 }, 'Stacks each of the two stack maps holds (they take turns, one drain interval each); the counts maps hold as many (process, stack) pairs, at least 8192. Kernel memory: ~1 KiB per stack per map (127 frames), ~37 MB at the default.'),
     allow_store: cfg.bool(false, 'Accept pmstore bcc.proc.profile start|stop. Off by default: anyone who can reach pmproxy over HTTP can store through it.'),
     continuous: cfg.bool(true, 'Sample all the time, feeding bcc.proc.stacks; off, the sampler runs only between start and stop.'),
     window: cfg.int(60, { min: 1, max: 86400 }, 'Seconds of samples that decide which stacks are bcc.proc.stacks instances.'),
