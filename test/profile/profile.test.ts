@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { checkSampleRate, profile } from '../../src/modules/profile';
 import { PM_ERR, PM_IN_NULL } from '../../src/pcp/types';
 import { makeModuleContext } from '../../src/pmda/module-context';
@@ -142,6 +142,7 @@ describe('profile module on the real kernel', () => {
     );
     const p = await run(process.execPath, ['--perf-basic-prof', script]);
     running.push(p);
+    onTestFinished(() => fs.rmSync(`/tmp/perf-${p.pid}.map`, { force: true }));
     const { m, ctx } = make({ sample_frequency: '199', process: String(p.pid) });
     instance = m;
     await m.start();

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { ElfError, ElfSymbols } from '../../src/modules/profile/elf';
 import { Kallsyms, KallsymsError } from '../../src/modules/profile/kallsyms';
 import { PerfMap } from '../../src/modules/profile/perf-map';
@@ -166,6 +166,7 @@ describe('Symbolizer on a live process', () => {
     );
     const p = await run(process.execPath, ['--perf-basic-prof', script]);
     children.push(p.child);
+    onTestFinished(() => fs.rmSync(`/tmp/perf-${p.pid}.map`, { force: true }));
     const map = fs.readFileSync(`/tmp/perf-${p.pid}.map`, 'utf8');
     const line = map.split('\n').find((l) => l.includes('hotJsFunction'))!;
     const [start] = line.split(' ');
