@@ -28,6 +28,8 @@ const client = new PmapiClient({
   polltimeout: num('polltimeout', 60),
 });
 const poller = new Poller(client);
+// pmproxy takes a while to make a context: ask now, while the page is being built.
+void client.connect().catch(() => undefined);
 
 const health = new HealthPanel();
 const runq = new HeatmapPanel('runqlat', 'Run queue latency (runqlat)', RUNQ_LATENCY, 'runqlat', heatWindow);
