@@ -90,14 +90,22 @@ async function programCosts(): Promise<string[]> {
       const obj = m.object!;
       const progs = obj.loadedPrograms();
       const before = Object.fromEntries(progs.map((p) => [p, obj.programStats(p)]));
-      perfPipe(false);
+      const usPerOp = perfPipe(false);
+      let ns = 0;
       const parts = progs.map((p) => {
         const a = before[p];
         const b = obj.programStats(p);
         const n = Number(b.runCount - a.runCount);
+        ns += Number(b.runTimeNs - a.runTimeNs);
         return `${p} ${n ? (Number(b.runTimeNs - a.runTimeNs) / n).toFixed(0) : '-'} ns × ${n}`;
       });
+      // The programs' own CPU time per round trip: a load-independent view of the overhead
+      // (it counts every task's switches meanwhile, so it slightly overstates the bench's share).
+      const perOp = ns / LOOPS / 1000;
       lines.push(`  runqlat (${layout} hist) ns per program run during one perf bench: ${parts.join(', ')}`);
+      lines.push(
+        `    → BPF time per round trip ${perOp.toFixed(2)} µs = ${((100 * perOp) / usPerOp).toFixed(1)}% of the ${usPerOp.toFixed(1)} µs round trip`,
+      );
     } finally {
       stats.close();
       await m.stop();

@@ -47,23 +47,32 @@ static __always_inline long task_state(struct task_struct *t)
 	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
 }
 
+/* tp_btf: the same with direct (verifier-checked) loads instead of probe-read helper calls. */
+static __always_inline long task_state_btf(struct task_struct *t)
+{
+	if (bpf_core_field_exists(t->__state))
+		return t->__state;
+	return ((struct task_struct___pre514 *)t)->state;
+}
+
+static __always_inline void enqueue_at(__u32 tid, __u64 ts)
+{
+	if (tid)
+		bpf_map_update_elem(&start, &tid, &ts, BPF_ANY);
+}
+
 static __always_inline void enqueue(__u32 tid)
 {
-	__u64 ts;
-
-	if (!tid)
-		return;
-	ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&start, &tid, &ts, BPF_ANY);
+	enqueue_at(tid, bpf_ktime_get_ns());
 }
 
 #define NO_SAMPLE (~0ULL)
 
-/* Latency of tid in µs, removing its start entry; NO_SAMPLE if it had none. (Unsigned: BPF
- * has no signed division.) */
-static __always_inline __u64 dequeue(__u32 tid)
+/* Latency of tid in µs at `now`, removing its start entry; NO_SAMPLE if it had none.
+ * (Unsigned: BPF has no signed division.) */
+static __always_inline __u64 dequeue_at(__u32 tid, __u64 now)
 {
-	__u64 *tsp, now, ts;
+	__u64 *tsp, ts;
 
 	if (!tid)
 		return NO_SAMPLE;
@@ -72,8 +81,19 @@ static __always_inline __u64 dequeue(__u32 tid)
 		return NO_SAMPLE;
 	ts = *tsp;
 	bpf_map_delete_elem(&start, &tid);
-	now = bpf_ktime_get_ns();
 	return now < ts ? NO_SAMPLE : (now - ts) / 1000;
+}
+
+/* One clock read per switch serves both the re-queued prev and the dequeued next. */
+static __always_inline void on_switch(__u32 prev, bool prev_runnable, __u32 next, __u64 now)
+{
+	__u64 us;
+
+	if (prev_runnable)
+		enqueue_at(prev, now);
+	us = dequeue_at(next, now);
+	if (us != NO_SAMPLE)
+		hist_add(&hist, 0, us);
 }
 
 /* ---- tp_btf ---- */
@@ -97,13 +117,8 @@ int BPF_PROG(tpbtf_wakeup_new, struct task_struct *p)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(tpbtf_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 us;
-
-	if (task_state(prev) == TASK_RUNNING && pass_filter_task(prev))
-		enqueue(prev->pid);
-	us = dequeue(next->pid);
-	if (us != NO_SAMPLE)
-		hist_add(&hist, 0, us);
+	on_switch(prev->pid, task_state_btf(prev) == TASK_RUNNING && pass_filter_task(prev), next->pid,
+		  bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -128,13 +143,8 @@ int BPF_PROG(rawtp_wakeup_new, struct task_struct *p)
 SEC("raw_tp/sched_switch")
 int BPF_PROG(rawtp_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 us;
-
-	if (task_state(prev) == TASK_RUNNING && pass_filter_task(prev))
-		enqueue(BPF_CORE_READ(prev, pid));
-	us = dequeue(BPF_CORE_READ(next, pid));
-	if (us != NO_SAMPLE)
-		hist_add(&hist, 0, us);
+	on_switch(BPF_CORE_READ(prev, pid), task_state(prev) == TASK_RUNNING && pass_filter_task(prev),
+		  BPF_CORE_READ(next, pid), bpf_ktime_get_ns());
 	return 0;
 }
 
@@ -160,7 +170,7 @@ int tp_switch(struct trace_event_raw_sched_switch *ctx)
 	__u32 zero = 0, prev = ctx->prev_pid, next = ctx->next_pid;
 	bool filtering = filter_tgid_on || filter_cgroup_id;
 	struct pending *pd;
-	__u64 us;
+	__u64 now = bpf_ktime_get_ns(), us;
 
 	/* Here current is prev: its own pending sample (from when it was switched in) can now
 	 * be filtered with pass_filter(). */
@@ -172,15 +182,15 @@ int tp_switch(struct trace_event_raw_sched_switch *ctx)
 			hist_add(&hist, 0, pd->usec);
 		pd->tid = 0;
 	}
-	if ((ctx->prev_state & TP_STATE_SLEEP_MASK) == 0)
-		enqueue(prev);
-	us = dequeue(next);
-	if (us == NO_SAMPLE)
-		return 0;
 	if (!filtering) {
-		hist_add(&hist, 0, us);
+		on_switch(prev, (ctx->prev_state & TP_STATE_SLEEP_MASK) == 0, next, now);
 		return 0;
 	}
+	if ((ctx->prev_state & TP_STATE_SLEEP_MASK) == 0)
+		enqueue_at(prev, now);
+	us = dequeue_at(next, now);
+	if (us == NO_SAMPLE)
+		return 0;
 	pd = bpf_map_lookup_elem(&pending, &zero);
 	if (pd) {
 		pd->tid = next;
