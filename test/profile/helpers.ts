@@ -32,10 +32,25 @@ export interface Running {
   done: Promise<number | null>;
 }
 
+export interface Gated extends Running {
+  /** Let the program start its work. */
+  go(): void;
+}
+
+/**
+ * A program that waits: its PID is known (for a `process` filter) but it does nothing until
+ * go(), so a workload cannot finish while the module under test is still starting.
+ */
+export async function runGated(cmd: string, args: string[]): Promise<Gated> {
+  const quoted = [cmd, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const r = await run('sh', ['-c', `echo $$; read go; exec ${quoted}`], true);
+  return { ...r, go: () => r.child.stdin!.end('go\n') };
+}
+
 /** Start a program and wait for its first output line. */
-export function run(cmd: string, args: string[]): Promise<Running> {
+export function run(cmd: string, args: string[], stdin = false): Promise<Running> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(cmd, args, { stdio: [stdin ? 'pipe' : 'ignore', 'pipe', 'inherit'] });
     const done = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     let buf = '';
     let started = false;

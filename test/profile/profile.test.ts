@@ -8,7 +8,7 @@ import { checkSampleRate, profile } from '../../src/modules/profile';
 import { PM_ERR, PM_IN_NULL } from '../../src/pcp/types';
 import { makeModuleContext } from '../../src/pmda/module-context';
 import type { ModuleContext, ModuleInstance } from '../../src/pmda/module';
-import { BPF_DIR, compileFixture, run, sleep, tempDir, testLog, type Running } from './helpers';
+import { BPF_DIR, compileFixture, run, runGated, sleep, tempDir, testLog, type Running } from './helpers';
 
 const log = testLog('profile-module');
 const client = { slot: 0, ctxid: 0 };
@@ -140,12 +140,13 @@ describe('profile module on the real kernel', () => {
        console.log(process.pid);
        const end=Date.now()+3000;let s=0;while(Date.now()<end)s+=spinInJavaScript(2e5);`,
     );
-    const p = await run(process.execPath, ['--perf-basic-prof', script]);
+    const p = await runGated(process.execPath, ['--perf-basic-prof', script]);
     running.push(p);
     onTestFinished(() => fs.rmSync(`/tmp/perf-${p.pid}.map`, { force: true }));
     const { m, ctx } = make({ sample_frequency: '199', process: String(p.pid) });
     instance = m;
     await m.start();
+    p.go();
     await p.done;
     const names = stacks(m, ctx)
       .filter((s) => s.name.startsWith(`node,${p.pid}\n`))
@@ -186,11 +187,12 @@ describe('profile module on the real kernel', () => {
 
   it('keeps bcc.proc.stacks to max_stacks instances when there are more distinct stacks, ids never reused', async () => {
     const bin = compileFixture('many-stacks');
-    const p = await run(bin, ['4', '30']);
+    const p = await runGated(bin, ['4', '30']);
     running.push(p);
     const { m, ctx } = make({ sample_frequency: '499', max_stacks: '5', process: String(p.pid), include_idle: 'false', allow_store: 'true' });
     instance = m;
     await m.start();
+    p.go();
     // The on-demand tree is not bounded: it shows how many distinct stacks there were.
     expect(m.store!(0, PM_IN_NULL, 'start', client)).toBe(0);
     const seen = new Map<number, string>();
@@ -223,11 +225,12 @@ describe('profile module on the real kernel', () => {
   });
 
   it('sees kernel frames of a syscall-heavy process, and does not call a user-mode sample\'s absent kernel stack missing', async () => {
-    const dd = await run('sh', ['-c', 'echo $$; exec dd if=/dev/zero of=/dev/null bs=1 count=400000 2>/dev/null']);
+    const dd = await runGated('dd', ['if=/dev/zero', 'of=/dev/null', 'bs=1', 'count=400000', 'status=none']);
     running.push(dd);
     const { m, ctx } = make({ sample_frequency: '499', process: String(dd.pid) });
     instance = m;
     await m.start();
+    dd.go();
     expect(await dd.done).toBe(0);
     const names = stacks(m, ctx)
       .filter((s) => s.name.startsWith('dd,'))
@@ -244,12 +247,13 @@ describe('profile module on the real kernel', () => {
 
   it('counts stacks the kernel could not store (a stack map far too small) and names them [Missed User Stack]', async () => {
     const bin = compileFixture('fanout-stacks');
-    const p = await run(bin, ['3', '8']); // 256 distinct user stacks
+    const p = await runGated(bin, ['3', '8']); // 256 distinct user stacks
     running.push(p);
     // 16 ids per stack map: most of 256 stacks collide (-EEXIST) or find it full (-ENOMEM).
     const { m, ctx } = make({ sample_frequency: '499', process: String(p.pid), stack_storage_size: '16', include_idle: 'false' });
     instance = m;
     await m.start();
+    p.go();
     await p.done;
     const missed = single(m, 3);
     expect(missed).toBeGreaterThan(0n);
@@ -265,7 +269,8 @@ describe('profile module on the real kernel', () => {
     expect(() => checkSampleRate(12501, 12500)).toThrow(/\[profile\] sample_frequency: 12501 Hz is above kernel.perf_event_max_sample_rate \(12500\)/);
     expect(() => checkSampleRate(12500, 12500)).not.toThrow();
 
-    const p = await run(compileFixture('nested-burn'), ['3']);
+    // Pinned to CPU 0, the only CPU sampled here (taskset execs the burner: same PID).
+    const p = await runGated('taskset', ['-c', '0', compileFixture('nested-burn'), '3']);
     running.push(p);
     const variants: string[] = [];
     const stateDir = path.join(tempDir(), `state-${stateN++}`);
@@ -275,6 +280,7 @@ describe('profile module on the real kernel', () => {
     instance = m;
     await m.start();
     expect(variants[0]).toMatch(/^perf_event\(cpu-clock, 499 Hz, cpus 0\) filter process=\d+$/);
+    p.go();
     await p.done;
     const names = stacks(m, ctx).map((s) => s.name.split('\n'));
     expect(names.length).toBeGreaterThan(0);
