@@ -10,6 +10,8 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export interface LaunchedBrowser {
   /** A persistent context on a fresh, throw-away profile directory. */
   context: BrowserContext;
+  /** That directory; every process of this browser has it on its command line. */
+  profileDir: string;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,7 @@ export async function launchChromium(): Promise<LaunchedBrowser> {
   });
   return {
     context,
+    profileDir: profile,
     async close() {
       await context.close().catch(() => undefined);
       fs.rmSync(profile, { recursive: true, force: true });
