@@ -2,6 +2,7 @@
 import * as path from 'node:path';
 import pino from 'pino';
 import { PduFramer } from '../pcp/framing';
+import { setLibbpfLogger } from '../bpf/log';
 import { MODULES } from '../modules';
 import { Agent } from './agent';
 import { pmdaSettings, readConfigFile, type RawConfig } from './config-file';
@@ -40,6 +41,8 @@ export function run(o: RunOptions): void {
     log.error({ err: (e as Error).message }, 'bad [pmda] section; using its defaults');
   }
   log.level = settings.log_level;
+  // libbpf's own messages (verifier logs, attach errors) belong in the agent log, never on fd 1.
+  setLibbpfLogger(log.child({ component: 'libbpf' }));
   const stateDir = o.stateDir ?? (settings.state_dir || path.join(dirs.varDir, 'config', 'pmda', 'ebpf'));
   log.info({ version: o.version, domain: o.domain, config: configFile, stateDir, bpfDir: o.bpfDir }, 'pmda-ebpf starting');
 
