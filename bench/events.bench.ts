@@ -10,8 +10,9 @@
 //        (src/bpf/ringbuf-callback.ts), the design the agent did not take.
 //    Reported: records consumed per second of producer run time, kernel drops (ring full), and
 //    consumer CPU time per record. While the consumers keep up, the producer sets the rate, so
-//    the consumers are also timed alone: the producer first fills the ring with FILL records,
-//    then each consumer empties it (records/s of the drain = the consumer's own ceiling).
+//    the consumers are also timed alone: the producer fills the ring with FILL records and
+//    stops, then the consumer empties it (records/s of the drain = the consumer's own ceiling);
+//    one warm-up round (JIT, first touch of the mapping), then the median of DRAIN_ROUNDS.
 // 2. Exec storm: the execsnoop module, with a client fetching every second (ring metrics and the
 //    event-record metric), while bench/c/execstorm.c runs vfork+exec of /bin/true as fast as it
 //    can (EV_BENCH_EXECS, at most EV_BENCH_EXEC_MS). Reported: execs, execs the records metric
@@ -41,6 +42,7 @@ const EXEC_MS = Number(process.env.EV_BENCH_EXEC_MS ?? 60000);
 const RING = 16 << 20;
 /** Records put in the ring before a drain is timed (a 16 MiB ring holds 524 287 of 32 bytes). */
 const FILL = 400_000;
+const DRAIN_ROUNDS = 5;
 const OBJ = path.join(BPF_DIR, 'evbench.bpf.o');
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'evbench-'));
@@ -73,6 +75,8 @@ interface Producer {
   pid: number;
   /** Run one loop (at most `calls` calls); resolves to the number of getppid() calls made. */
   go(calls?: number): Promise<number>;
+  /** End the producer (it exits at end of input). */
+  close(): void;
 }
 
 async function producer(bin: string, maxCalls?: number): Promise<Producer> {
@@ -84,6 +88,9 @@ async function producer(bin: string, maxCalls?: number): Promise<Producer> {
     async go(calls?: number) {
       c.stdin!.write(`${calls ?? ''}\n`);
       return Number(await next());
+    },
+    close() {
+      c.stdin!.end();
     },
   };
 }
@@ -104,6 +111,7 @@ async function runC(prodBin: string, consBin: string): Promise<Result> {
   const ready = await next();
   if (ready !== 'ready') throw new Error(`C consumer: ${ready}`);
   const calls = await p.go();
+  p.close();
   c.stdin!.write('done\n');
   const [records, drops, cpu] = (await next()).split(' ');
   return { name: 'C libbpf ring_buffer__poll', calls, records: Number(records), drops: BigInt(drops), cpuS: Number(cpu), checksumOk: true };
@@ -111,21 +119,29 @@ async function runC(prodBin: string, consBin: string): Promise<Result> {
 
 interface Drain {
   name: string;
-  filled: number;
-  records: number;
-  ns: number;
+  /** Per measured round: records produced (filled), drained, and drain time. */
+  rounds: { filled: number; records: number; ns: number }[];
   checksumOk: boolean;
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function drainC(prodBin: string, consBin: string): Promise<Drain> {
   const p = await producer(prodBin, FILL);
   const c = spawn(consBin, [OBJ, String(p.pid), String(RING), 'drain'], { stdio: ['pipe', 'pipe', 'inherit'] });
   const next = lines(c);
   if ((await next()) !== 'ready') throw new Error('C consumer did not start');
-  const filled = await p.go();
-  c.stdin!.write('drain\n');
-  const f = (await next()).split(' ');
-  return { name: 'C libbpf ring_buffer__consume', filled, records: Number(f[0]), ns: Number(f[4]), checksumOk: true };
+  const rounds: Drain['rounds'] = [];
+  for (let r = 0; r <= DRAIN_ROUNDS; r++) {
+    const filled = await p.go();
+    c.stdin!.write('d\n');
+    const [records, ns] = (await next()).split(' ').map(Number);
+    if (r > 0) rounds.push({ filled, records, ns });
+  }
+  p.close();
+  c.stdin!.end('q\n');
+  await next();
+  return { name: 'C libbpf ring_buffer__consume', rounds, checksumOk: true };
 }
 
 async function drainJs(prodBin: string, kind: 'agent' | 'callback'): Promise<Drain> {
@@ -138,19 +154,21 @@ async function drainJs(prodBin: string, kind: 'agent' | 'callback'): Promise<Dra
     if (reader) while (reader.drain(sink).records > 0);
     else while (rb!.consume(sink) > 0);
   };
-  // Warm up (the agent drains for days: JIT-compiled code and touched pages are its steady state).
-  await p.go(FILL / 4);
-  drainAll();
-  s.records = 0;
-  const filled = await p.go();
-  const t0 = process.hrtime.bigint();
-  drainAll();
-  const ns = Number(process.hrtime.bigint() - t0);
+  const rounds: Drain['rounds'] = [];
+  for (let r = 0; r <= DRAIN_ROUNDS; r++) {
+    const filled = await p.go();
+    s.records = 0;
+    const t0 = process.hrtime.bigint();
+    drainAll();
+    const ns = Number(process.hrtime.bigint() - t0);
+    if (r > 0) rounds.push({ filled, records: s.records, ns });
+  }
+  p.close();
   reader?.close();
   rb?.close();
   obj.close();
   const name = kind === 'agent' ? 'agent: mmap walk in JS' : 'koffi callback per record';
-  return { name, filled, records: s.records, ns, checksumOk: s.bad === 0 };
+  return { name, rounds, checksumOk: s.bad === 0 };
 }
 
 function openEvbench(pid: number): BpfObject {
@@ -166,10 +184,14 @@ function openEvbench(pid: number): BpfObject {
 /** The sink every consumer runs: read the fields a module would decode. */
 function makeSink(pid: number) {
   const s = { records: 0, bad: 0 };
-  // seq (u64, checked non-zero through its two halves) and pid, as the C callback reads them.
-  const sink = (buf: Buffer, off: number, len: number) => {
+  // seq (u64, checked non-zero through its two halves) and pid, as the C callback reads them;
+  // through the u32 view where the consumer offers one (the agent's reader), else the Buffer.
+  const sink = (buf: Buffer, off: number, len: number, u32?: Uint32Array) => {
     s.records++;
-    if (len !== 24 || buf.readUInt32LE(off + 16) !== pid || (buf.readUInt32LE(off) | buf.readUInt32LE(off + 4)) === 0) s.bad++;
+    if (u32) {
+      const w = off >>> 2;
+      if (len !== 24 || u32[w + 4] !== pid || (u32[w] | u32[w + 1]) === 0) s.bad++;
+    } else if (len !== 24 || buf.readUInt32LE(off + 16) !== pid || (buf.readUInt32LE(off) | buf.readUInt32LE(off + 4)) === 0) s.bad++;
   };
   return { s, sink };
 }
@@ -185,6 +207,7 @@ async function runAgentPath(prodBin: string): Promise<Result> {
   const cpu0 = process.cpuUsage();
   poller.start();
   const calls = await p.go();
+  p.close();
   poller.stop();
   poller.drainAll();
   const cpu = process.cpuUsage(cpu0);
@@ -204,6 +227,7 @@ async function runCallbackPath(prodBin: string): Promise<Result> {
   // Same cadence as the agent's poller under load (its interval halves down to 1 ms).
   const timer = setInterval(() => rb.consume(sink), 1);
   const calls = await p.go();
+  p.close();
   clearInterval(timer);
   while (rb.consume(sink) > 0);
   const cpu = process.cpuUsage(cpu0);
@@ -279,12 +303,15 @@ async function main(): Promise<void> {
   out.push(`  koffi callback / C libbpf: ${(rate(results[2]) / rate(results[0])).toFixed(2)}`);
 
   const drains = [await drainC(prod, cons), await drainJs(prod, 'agent'), await drainJs(prod, 'callback')];
-  const drate = (d: Drain) => d.records / (d.ns / 1e9);
-  out.push(`consumer ceiling: time to empty a ring pre-filled with ${FILL} records, no producer running`);
-  out.push(`  ${'consumer'.padEnd(50)} ${'records/s'.padStart(11)} ${'records'.padStart(10)} ${'ms'.padStart(8)} ${'ns/record'.padStart(10)}`);
+  // Median drain rate over the measured rounds.
+  const drate = (d: Drain) => median(d.rounds.map((r) => r.records / (r.ns / 1e9)));
+  out.push(`consumer ceiling: time to empty a ring holding ${FILL} records, no producer running (median of ${DRAIN_ROUNDS} rounds after a warm-up)`);
+  out.push(`  ${'consumer'.padEnd(50)} ${'records/s'.padStart(11)} ${'ns/record'.padStart(10)} ${'rounds (ns/record)'.padStart(30)}`);
   for (const d of drains) {
+    const per = d.rounds.map((r) => (r.ns / r.records).toFixed(0)).join(' ');
+    const complete = d.rounds.every((r) => r.records === r.filled);
     out.push(
-      `  ${d.name.padEnd(50)} ${drate(d).toFixed(0).padStart(11)} ${String(d.records).padStart(10)} ${(d.ns / 1e6).toFixed(1).padStart(8)} ${(d.ns / d.records).toFixed(1).padStart(10)}${d.checksumOk && d.records === d.filled ? '' : `  (filled ${d.filled}${d.checksumOk ? '' : ', bad records!'})`}`,
+      `  ${d.name.padEnd(50)} ${drate(d).toFixed(0).padStart(11)} ${(1e9 / drate(d)).toFixed(1).padStart(10)} ${per.padStart(30)}${complete && d.checksumOk ? '' : '  (records missing or bad!)'}`,
     );
   }
   out.push(`  agent / C libbpf: ${(drate(drains[1]) / drate(drains[0])).toFixed(2)} (target >= 0.5); koffi callback / C libbpf: ${(drate(drains[2]) / drate(drains[0])).toFixed(2)}`);

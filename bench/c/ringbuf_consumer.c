@@ -2,9 +2,10 @@
 // evbench producer, with a callback that reads the record's fields as the agent's sink does.
 // Usage: ringbuf_consumer OBJ TARGET_PID RING_BYTES [poll|drain]; prints "ready", then
 //   poll:  consumes with ring_buffer__poll() until a line on stdin says the producer finished;
-//   drain: consumes nothing until that line, then times ring_buffer__consume() emptying the
-//          full ring (the consumer's own speed, no producer running);
-// then drains the rest and prints "<records> <kernel drops> <cpu seconds> <checksum> <drain ns>".
+//   drain: for each line on stdin (the producer has just filled the ring and stopped), times
+//          ring_buffer__consume() emptying the ring and prints "<records> <ns>"; a line
+//          starting with q ends the rounds (the consumer's own speed, no producer running);
+// then drains the rest and prints "<records> <kernel drops> <cpu seconds> <checksum>".
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
@@ -89,26 +90,30 @@ int main(int argc, char **argv)
 		return 6;
 	printf("ready\n");
 	fflush(stdout);
-	if (drain_mode) {
-		if (!fgets(line, sizeof(line), stdin))
-			return 7;
+	while (drain_mode && fgets(line, sizeof(line), stdin) && line[0] != 'q') {
+		unsigned long long before = records;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		while (ring_buffer__consume(rb) > 0)
+			;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		printf("%llu %lld\n", records - before,
+		       (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
+		fflush(stdout);
 	}
 	while (!done && !drain_mode) {
 		ring_buffer__poll(rb, 100);
 		if (poll(&in, 1, 0) > 0)
 			done = 1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while (ring_buffer__consume(rb) > 0)
 		;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
 	bpf_map_lookup_elem(bpf_map__fd(bpf_object__find_map_by_name(obj, "drops")), &zero, vals);
 	for (int c = 0; c < ncpu && c < 1024; c++)
 		drops += vals[c];
 	getrusage(RUSAGE_SELF, &ru);
-	printf("%llu %llu %.3f %llu %lld\n", records, drops,
-	       ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6, checksum,
-	       (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec));
+	printf("%llu %llu %.3f %llu\n", records, drops,
+	       ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6, checksum);
 	ring_buffer__free(rb);
 	bpf_object__close(obj);
 	return 0;

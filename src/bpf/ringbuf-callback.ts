@@ -26,7 +26,8 @@ export class CallbackRingReader {
   constructor(map: BpfMap) {
     this.cb = koffi.register((_ctx: unknown, data: unknown, size: number) => {
       // Each record becomes a Buffer over libbpf's pointer, valid only during the call.
-      this.sink!(Buffer.from(koffi.view(data, size)), 0, size);
+      const ab = koffi.view(data, size);
+      this.sink!(Buffer.from(ab), 0, size, new Uint32Array(ab, 0, size >>> 2));
       return 0;
     }, koffi.pointer(SampleFn));
     this.rb = ringBufferNew(map.fd, this.cb, null, null);

@@ -41,10 +41,20 @@ const HDR = 8;
 export const PAGE_SIZE: number = sysconf(SC_PAGESIZE);
 
 /**
- * Called once per record with a view of the ring (`buf`) and the record's place in it.
+ * Called once per record with a view of the ring (`buf`) and the record's place in it; `u32`
+ * views the same bytes as 32-bit words (records start 8-byte aligned, so a u32 field at byte
+ * k of the record is u32[(offset + k) >>> 2]: faster than buf.readUInt32LE for hot sinks).
  * The bytes are only valid during the call: copy what you keep.
  */
-export type RecordSink = (buf: Buffer, offset: number, length: number) => void;
+export type RecordSink = (buf: Buffer, offset: number, length: number, u32: Uint32Array) => void;
+
+/**
+ * Whether record headers need an acquire load. The kernel clears a header's BUSY bit with a
+ * release store after writing the record; on x86 every load is an acquire (TSO), so a plain
+ * typed-array read is enough and costs a third of Atomics.load (bench/events.bench.ts). V8
+ * keeps the load inside the loop because the sink call in between is opaque to it.
+ */
+const HEADER_NEEDS_ATOMICS = process.arch !== 'x64' && process.arch !== 'ia32';
 
 export interface DrainResult {
   /** Records handed to the sink (discarded records are skipped and not counted). */
@@ -78,6 +88,8 @@ export class RingBufferReader {
   private data: Buffer | null;
   /** The same bytes as Int32, for atomic reads of record headers. */
   private words: Int32Array | null;
+  /** The same bytes as Uint32, handed to sinks. */
+  private u32: Uint32Array | null;
   private pos: bigint;
 
   /** Map a loaded RINGBUF map. Close the reader before the map's object. */
@@ -107,6 +119,7 @@ export class RingBufferReader {
     this.prod = new BigUint64Array(prodAb, 0, 1);
     this.data = Buffer.from(prodAb, PAGE_SIZE, 2 * size);
     this.words = new Int32Array(prodAb, PAGE_SIZE, (2 * size) / 4);
+    this.u32 = new Uint32Array(prodAb, PAGE_SIZE, (2 * size) / 4);
     this.pos = Atomics.load(this.cons, 0);
   }
 
@@ -128,9 +141,10 @@ export class RingBufferReader {
   drain(sink: RecordSink, budget = Infinity): DrainResult {
     const data = this.data;
     const words = this.words;
+    const u32 = this.u32;
     const cons = this.cons;
     const prod = this.prod;
-    if (!data || !words || !cons || !prod) throw new BpfError('drain ring buffer', 0, this.description, 'the reader is closed');
+    if (!data || !words || !u32 || !cons || !prod) throw new BpfError('drain ring buffer', 0, this.description, 'the reader is closed');
     const mask = this.mask;
     let records = 0;
     let released = 0;
@@ -151,7 +165,7 @@ export class RingBufferReader {
             break;
           }
           // Acquire load of the header: the kernel clears BUSY after writing the payload.
-          const hdr = Atomics.load(words, off >>> 2) >>> 0;
+          const hdr = (HEADER_NEEDS_ATOMICS ? Atomics.load(words, off >>> 2) : words[off >>> 2]) >>> 0;
           if (hdr & BUSY_BIT) {
             busy = true;
             break;
@@ -162,7 +176,7 @@ export class RingBufferReader {
           done += step;
           if (!(hdr & DISCARD_BIT)) {
             records++;
-            sink(data, off + HDR, len);
+            sink(data, off + HDR, len, u32);
           }
           off = (off + step) & mask;
         }
@@ -190,6 +204,7 @@ export class RingBufferReader {
     if (this.data === null) return;
     this.data = null;
     this.words = null;
+    this.u32 = null;
     this.cons = null;
     this.prod = null;
     munmap(this.prodPtr, this.prodLen);
