@@ -62,6 +62,40 @@ struct {
 	__type(value, __u64);
 } lost SEC(".maps");
 
+/* Processes sampled recently, with the exec count of their image. A process not in here, or
+ * one that has exec'd since, is announced on new_tgids, so that the agent reads its
+ * /proc/PID/maps within milliseconds rather than at the next drain: a short-lived process (a
+ * compiler, a shell pipeline) is often gone by then and its user frames could not be named,
+ * and after an exec the old maps would name the new image's addresses wrongly. LRU: a
+ * process evicted and sampled again is announced again, which costs one maps read. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u64);
+} seen_tgids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} new_tgids SEC(".maps");
+
+static __always_inline void announce(__u32 tgid)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 exec_id = BPF_CORE_READ(task, self_exec_id);
+	__u64 *had;
+
+	if (tgid == 0)
+		return;
+	had = bpf_map_lookup_elem(&seen_tgids, &tgid);
+	if (had && *had == exec_id)
+		return;
+	bpf_map_update_elem(&seen_tgids, &tgid, &exec_id, BPF_ANY);
+	/* A full ring only delays naming to the next drain: nothing to count. */
+	bpf_ringbuf_output(&new_tgids, &tgid, sizeof(tgid), 0);
+}
+
 /* No BPF_F_FAST_STACK_CMP: two different stacks with equal hashes must come back as a
  * collision (-EEXIST, counted as missed) rather than silently share an id. No
  * BPF_F_REUSE_STACKID either: it would overwrite a stack that counts still refer to. */
@@ -106,6 +140,8 @@ int sample(struct bpf_perf_event_data *ctx)
 
 	key.tgid = id >> 32;
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
+	if (!kernel_stacks_only)
+		announce(key.tgid);
 	key.kstack = -1;
 	key.ustack = -1;
 

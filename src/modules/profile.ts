@@ -229,6 +229,7 @@ class Profile implements ModuleInstance {
       includeIdle: c.include_idle as boolean,
       stackStorageSize: c.stack_storage_size as number,
       configure: (obj) => filter.configure(obj),
+      onNewProcess: (tgid) => this.symbolizer.observe(tgid),
       log: this.ctx.log,
     });
     let variant: string;

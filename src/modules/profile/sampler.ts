@@ -16,6 +16,8 @@
 import * as os from 'node:os';
 import type { Logger } from 'pino';
 import { loadWithVariants, type BpfLink, type BpfMap, type BpfObject } from '../../bpf';
+import { RingBufferReader } from '../../bpf/ringbuf';
+import { RingPoller } from '../../bpf/ringbuf-poller';
 
 const EFAULT = os.constants.errno.EFAULT;
 /** Smallest counts map (entries per generation). */
@@ -40,6 +42,8 @@ export interface SamplerOptions {
   stackStorageSize: number;
   /** Extra configuration before load (the process filter's rodata). */
   configure?: (obj: BpfObject) => void;
+  /** A process was sampled for the first time in a while (within ~20 ms of that sample). */
+  onNewProcess?: (tgid: number) => void;
   log: Logger;
 }
 
@@ -81,6 +85,8 @@ export class Sampler {
   private counts: [BpfMap, BpfMap] | null = null;
   private stacks: [BpfMap, BpfMap] | null = null;
   private readonly zero = u32Key(0);
+  private ring: RingBufferReader | null = null;
+  private poller: RingPoller | null = null;
 
   constructor(private readonly opts: SamplerOptions) {
     if (opts.userStacksOnly && opts.kernelStacksOnly) {
@@ -154,6 +160,19 @@ export class Sampler {
     this.known[0].clear();
     this.known[1].clear();
     this.lostSeen = 0n;
+    const onNew = o.onNewProcess;
+    if (onNew) {
+      try {
+        this.ring = RingBufferReader.open(loaded.obj.map('new_tgids'));
+        // Polled, not waited on: a check of the mapped ring costs no syscall.
+        this.poller = new RingPoller({ intervalMs: 20, minIntervalMs: 5, onError: (e) => o.log.warn({ err: e }, 'new-process hook failed') });
+        this.poller.add(this.ring, (_buf, offset, _len, u32) => onNew(u32[offset >>> 2]));
+        this.poller.start();
+      } catch (e) {
+        this.stop();
+        throw e;
+      }
+    }
     return this.variant();
   }
 
@@ -163,6 +182,10 @@ export class Sampler {
   }
 
   stop(): void {
+    this.poller?.stop();
+    this.poller = null;
+    this.ring?.close();
+    this.ring = null;
     if (!this.obj) return;
     const obj = this.obj;
     this.obj = null;

@@ -153,6 +153,17 @@ export class Symbolizer {
 
   // ---- user ----
 
+  /**
+   * A process is new or has exec'd: read its mappings now, while it runs (its stacks are
+   * named later, maybe after it exited), and forget names learnt from an earlier image.
+   */
+  observe(pid: number, now = Date.now()): void {
+    this.now = now;
+    const known = this.procs.has(pid);
+    const p = this.proc(pid);
+    if (known) this.readMaps(p);
+  }
+
   private readText(file: string): string | null {
     try {
       return fs.readFileSync(file, 'utf8');
