@@ -139,9 +139,13 @@ describe('dashboard against the real agent', () => {
   });
 
   it("draws the burner's function in the continuous flame graph", async () => {
-    await expect
-      .poll(() => page.locator(`#flame g.frame[name="${BURNER_FUNCTION}"]`).count(), { timeout: 45_000, message: `flame note: ${await page.textContent('#flame .note')}` })
-      .toBeGreaterThan(0);
+    const found = await page
+      .waitForSelector(`#flame g.frame[name="${BURNER_FUNCTION}"]`, { state: 'attached', timeout: 60_000 })
+      .then(() => true)
+      .catch(() => false);
+    // On failure, say what the graph did show for the burner's process.
+    const frames = await page.locator('#flame g.frame').evaluateAll((gs) => gs.map((g) => g.getAttribute('name')));
+    expect(found, `no ${BURNER_FUNCTION} frame; note "${await page.textContent('#flame .note')}"; frames: ${JSON.stringify(frames.slice(0, 60))}`).toBe(true);
     await page.fill('#flame input.flame-search', BURNER_FUNCTION);
     await expect.poll(() => page.textContent('#flame .flame-details')).toMatch(new RegExp(`search "${BURNER_FUNCTION}": \\d+ frames`));
     await shot('e2e-live.png');

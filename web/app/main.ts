@@ -186,7 +186,7 @@ async function tick(): Promise<void> {
   const started = performance.now();
   let next = refreshMs;
   try {
-    const active = panels.filter((p) => (p as { alwaysPoll?: boolean }).alwaysPoll || p.frame.isOpen());
+    const active = panels.filter((p) => p.alwaysPoll || p.frame.isOpen());
     const wants = active.map((p) => p.wants());
     const names = [...new Set(wants.flatMap((w) => w.names))];
     const needNames = new Set(wants.flatMap((w) => w.needNames));

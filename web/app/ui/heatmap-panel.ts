@@ -95,7 +95,8 @@ export class FsHeatmapPanel extends HeatmapPanel {
     if (nowMs - this.lastListing < 30_000) return;
     this.lastListing = nowMs;
     const { nonleaf } = await poller.client.children(FS_PREFIX);
-    const found = nonleaf.sort((a, b) => (FS_PREFERENCE.indexOf(a) + 99) % 99 - (FS_PREFERENCE.indexOf(b) + 99) % 99 || a.localeCompare(b));
+    const rank = (fs: string) => (FS_PREFERENCE.includes(fs) ? FS_PREFERENCE.indexOf(fs) : FS_PREFERENCE.length);
+    const found = [...nonleaf].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
     if (found.length === 0) return;
     if (this.fs === null) this.choose(found[0]!, this.op);
     this.setFsOptions(found);

@@ -11,6 +11,8 @@ export interface Wants {
 
 export interface Panel {
   frame: PanelFrame;
+  /** Polled even while closed (the health panel feeds the warnings at the top). */
+  readonly alwaysPoll?: boolean;
   wants(): Wants;
   update(snap: Snapshot, poller: Poller): void;
 }
