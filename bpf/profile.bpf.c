@@ -7,7 +7,9 @@
  * stack id freed while a counts entry that names it is still being written would later name
  * whatever stack reuses the slot. With two, the agent deletes a generation's stack ids only
  * just before that generation becomes active again, one interval after it stopped, when no
- * sample can still be writing to it (src/modules/profile/sampler.ts). */
+ * sample can still be writing to it (src/modules/profile/sampler.ts).
+ *
+ * New processes (and exec'd ones) are also announced on a ring buffer; see seen_tgids. */
 #include "common.bpf.h"
 #include "filter.bpf.h"
 

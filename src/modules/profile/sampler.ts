@@ -13,6 +13,9 @@
 // for a while, or, once so many are stored that new stacks start to collide, as soon as a
 // drain does not see them. Ids in use are never freed just to be stored again: if the
 // working set alone crowds the map, the missed-stack counters say so (stack_storage_size).
+//
+// A process sampled for the first time (or after an exec) is announced on a small ring
+// buffer, polled every ~20 ms, so that its maps are read while it still runs.
 import * as os from 'node:os';
 import type { Logger } from 'pino';
 import { loadWithVariants, type BpfLink, type BpfMap, type BpfObject } from '../../bpf';
