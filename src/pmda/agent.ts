@@ -288,6 +288,18 @@ export class Agent {
       }
       return { pmid: id, type: e.spec.type, values: r };
     });
+    // A new instance id must be on disk before a client sees it, or a crash could give the
+    // same id to another name after the restart.
+    for (const l of wanted.keys()) {
+      for (const d of l.state.indoms.values()) {
+        if (!d.hasNewNames()) continue;
+        try {
+          d.save();
+        } catch (e) {
+          this.log.error({ module: l.spec.name, err: (e as Error).message }, 'saving instance ids failed');
+        }
+      }
+    }
     const onInvalid = (pmid: number, inst: number, reason: string): number => {
       this.log.error({ metric: this.table.byPmid.get(pmid)?.spec.name, inst, reason }, 'module value cannot be encoded');
       return PM_ERR.VALUE;
@@ -312,6 +324,13 @@ export class Agent {
   private instance(indom: number, inst: number, name: string | null): void {
     const d = this.indomOf(indom);
     if (d === undefined) return this.replyError(PM_ERR.INDOM);
+    if (d?.hasNewNames()) {
+      try {
+        d.save();
+      } catch (e) {
+        this.log.error({ indom, err: (e as Error).message }, 'saving instance ids failed');
+      }
+    }
     if (name !== null && name.length > 0) {
       const id = d?.lookup(name);
       if (id === undefined) return this.replyError(PM_ERR.INST);

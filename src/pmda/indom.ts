@@ -15,7 +15,16 @@ interface Persisted {
   version: 1;
   names: Record<string, number>;
   next: number;
+  /** Epoch seconds each name was last active; old inactive names are culled past the limit. */
+  seen?: Record<string, number>;
 }
+
+/**
+ * Names kept per indom once inactive. Flows with ephemeral ports (tcpretrans) would otherwise
+ * grow the state file forever. Culling never frees an id: `next` only grows, so a culled name
+ * that returns gets a new id, and no id ever names two things.
+ */
+export const MAX_REMEMBERED = 4096;
 
 export class InstanceDomain {
   private byName = new Map<string, number>();
@@ -24,11 +33,15 @@ export class InstanceDomain {
   private instLabels = new Map<number, Record<string, LabelValue>>();
   private next = 0;
   private dirty = false;
+  /** A name got its id since the last save: persist before any client can see that id. */
+  private fresh = false;
   private sorted: Instance[] | null = null;
+  private seen = new Map<string, number>();
 
   constructor(
     readonly indom: number,
     private readonly file: string | null,
+    private readonly maxRemembered = MAX_REMEMBERED,
   ) {
     if (file) this.load(file);
   }
@@ -46,6 +59,7 @@ export class InstanceDomain {
         if (!Number.isInteger(id) || id < 0 || this.byId.has(id)) continue;
         this.byName.set(name, id);
         this.byId.set(id, name);
+        this.seen.set(name, p.seen?.[name] ?? 0);
       }
       this.next = Math.max(p.next | 0, ...[...this.byId.keys()].map((i) => i + 1), 0);
     } catch {
@@ -56,12 +70,38 @@ export class InstanceDomain {
   /** Write the name→id map if it changed since the last save. */
   save(): void {
     if (!this.file || !this.dirty) return;
-    const p: Persisted = { version: 1, names: Object.fromEntries(this.byName), next: this.next };
+    this.cull();
+    const p: Persisted = { version: 1, names: Object.fromEntries(this.byName), next: this.next, seen: Object.fromEntries(this.seen) };
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(p));
     fs.renameSync(tmp, this.file);
     this.dirty = false;
+    this.fresh = false;
+  }
+
+  /** True when a name got a new id since the last save. */
+  hasNewNames(): boolean {
+    return this.fresh;
+  }
+
+  private cull(): void {
+    if (this.byName.size <= this.maxRemembered) return;
+    const now = Math.floor(Date.now() / 1000);
+    for (const id of this.active) this.seen.set(this.byId.get(id)!, now);
+    const idle = [...this.byName.keys()].filter((n) => !this.active.has(this.byName.get(n)!));
+    idle.sort((a, b) => (this.seen.get(a) ?? 0) - (this.seen.get(b) ?? 0));
+    for (const name of idle.slice(0, this.byName.size - this.maxRemembered)) {
+      const id = this.byName.get(name)!;
+      this.byName.delete(name);
+      this.byId.delete(id);
+      this.seen.delete(name);
+    }
+  }
+
+  private touch(name: string): void {
+    this.seen.set(name, Math.floor(Date.now() / 1000));
+    this.dirty = true;
   }
 
   /** The id for `name`, creating it (next free id) if new; marks it active. */
@@ -73,10 +113,12 @@ export class InstanceDomain {
       this.byName.set(name, id);
       this.byId.set(id, name);
       this.dirty = true;
+      this.fresh = true;
     }
     if (!this.active.has(id)) {
       this.active.add(id);
       this.sorted = null;
+      this.touch(name);
     }
     if (labels) this.instLabels.set(id, labels);
     return id;
@@ -96,6 +138,7 @@ export class InstanceDomain {
       this.byName.set(name, id);
       this.next = Math.max(this.next, id + 1);
       this.dirty = true;
+      this.fresh = true;
     }
     if (!this.active.has(id)) {
       this.active.add(id);
@@ -106,7 +149,11 @@ export class InstanceDomain {
 
   /** Drop an instance from the current set; its id stays reserved for its name. */
   deactivate(id: number): void {
-    if (this.active.delete(id)) this.sorted = null;
+    if (this.active.delete(id)) {
+      this.sorted = null;
+      const name = this.byId.get(id);
+      if (name !== undefined) this.touch(name);
+    }
     this.instLabels.delete(id);
   }
 

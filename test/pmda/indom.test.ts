@@ -54,3 +54,22 @@ describe('InstanceDomain', () => {
     expect(d.ensure('x')).toBe(0);
   });
 });
+
+describe('InstanceDomain remembered names', () => {
+  it('culls the longest-idle names past the limit and never reuses an id', () => {
+    const file = path.join(tmp(), 'flows.json');
+    const d = new InstanceDomain(1, file, 3);
+    const ids = ['a', 'b', 'c', 'd', 'e'].map((n) => d.ensure(n));
+    expect(ids).toEqual([0, 1, 2, 3, 4]);
+    for (const id of [0, 1, 2, 3]) d.deactivate(id);
+    d.save();
+    const again = new InstanceDomain(1, file, 3);
+    // 'e' is active and kept; of the idle ones only two fit.
+    expect(again.ensure('e')).toBe(4);
+    const fresh = again.ensure('zzz');
+    expect(fresh).toBe(5);
+    const a = again.ensure('a');
+    expect(a === 0 || a === 6).toBe(true);
+    expect(new Set([...again.instances()].map((i) => i.id)).size).toBe(again.instances().length);
+  });
+});
