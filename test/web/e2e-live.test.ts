@@ -57,8 +57,14 @@ function pmproxy(action: 'start' | 'stop'): void {
 
 /** Full-page screenshot from the top (a sticky header would otherwise sit mid-picture). */
 async function shot(name: string): Promise<void> {
-  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.evaluate(() => {
+    window.scrollTo(0, 0);
+    // Panels out of view are not drawn (content-visibility); a full-page picture needs them all.
+    document.body.dataset.renderAll = '';
+  });
+  await page.waitForTimeout(300);
   await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
+  await page.evaluate(() => delete document.body.dataset.renderAll);
 }
 
 async function pmproxyUp(): Promise<boolean> {

@@ -37,7 +37,13 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await page?.evaluate(() => window.scrollTo(0, 0)).catch(() => undefined);
+  await page
+    ?.evaluate(() => {
+      window.scrollTo(0, 0);
+      document.body.dataset.renderAll = '';
+    })
+    .catch(() => undefined);
+  await page?.waitForTimeout(300).catch(() => undefined);
   await page?.screenshot({ path: path.join(ARTIFACTS, 'ui-fake.png'), fullPage: true }).catch(() => undefined);
   await browser?.close();
   await dash?.close();
