@@ -78,12 +78,14 @@ async function moduleCpu(freq: number, bin: string, onlyBurners: boolean): Promi
       instances = (m.fetch(1, client) as unknown[]).length;
     }
     const wall = (performance.now() - t0) / 1000;
-    const cpu = cpuMs(process.cpuUsage(c0));
+    const used = process.cpuUsage(c0);
+    const cpu = cpuMs(used);
+    const sysShare = used.system / (used.user + used.system);
     const samples = (m.fetch(2, client) as { value: bigint }[])[0].value - samples0;
     const rss = process.memoryUsage().rss;
     await m.stop();
     return (
-      `  ${String(freq).padStart(3)} Hz, ${onlyBurners ? 'burners only ' : 'every process'}: ${(cpu / wall).toFixed(1).padStart(5)} ms CPU per second (${((cpu / wall / 10)).toFixed(2)}% of one CPU)` +
+      `  ${String(freq).padStart(3)} Hz, ${onlyBurners ? 'burners only ' : 'every process'}: ${(cpu / wall).toFixed(1).padStart(5)} ms CPU per second (${(cpu / wall / 10).toFixed(2)}% of one CPU, ${(sysShare * 100).toFixed(0)}% in the kernel)` +
       `   ${(Number(samples) / wall).toFixed(0).padStart(5)} samples/s named (timers fire ${freq * onlineCpus().length}/s)   ${instances} bcc.proc.stacks instances   RSS ${(rss / 2 ** 20).toFixed(0)} MiB (${((rss - rss0) / 2 ** 20).toFixed(1)} MiB growth)\n`
     );
   } finally {
@@ -179,9 +181,10 @@ async function main(): Promise<void> {
       `agent CPU over ${RUN_S} s, drain every second + one refresh/fetch of bcc.proc.stacks per second\n` +
         '(burners only: process filter on the burners = steady state; every process: also names whatever else starts meanwhile):\n',
     );
+    const scopes = (process.env.PROFILE_BENCH_SCOPE ?? 'burners,all').split(',');
     for (const hz of RATES) {
-      process.stdout.write(await moduleCpu(hz, bin, true));
-      process.stdout.write(await moduleCpu(hz, bin, false));
+      if (scopes.includes('burners')) process.stdout.write(await moduleCpu(hz, bin, true));
+      if (scopes.includes('all')) process.stdout.write(await moduleCpu(hz, bin, false));
     }
   }
   if (PARTS.includes('stacks')) {
