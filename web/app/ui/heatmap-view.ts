@@ -4,7 +4,7 @@
 import { axisBottom, axisLeft, axisRight } from 'd3-axis';
 import { scaleLinear, scaleSequentialLog, scaleTime } from 'd3-scale';
 import { interpolateYlOrRd } from 'd3-scale-chromatic';
-import { select } from 'd3-selection';
+import { select, type Selection } from 'd3-selection';
 import type { Bucket } from '../lib/buckets';
 import { formatClock, formatMicros, formatMicrosShort, formatRate } from '../lib/format';
 import type { HeatmapSeries } from '../lib/heatmap-series';
@@ -131,19 +131,50 @@ export class HeatmapView {
     this.drawAxes(pw, ph, x, rows, c.domain() as [number, number], max > 0);
   }
 
-  private drawAxes(pw: number, ph: number, x: ReturnType<typeof scaleTime<number>>, rows: Bucket[], domain: [number, number], hasData: boolean): void {
-    const svg = select(this.svg).attr('width', this.width).attr('height', this.height);
-    svg.selectAll('*').remove();
+  /** The SVG skeleton, built once: later refreshes let d3-axis update ticks in place. */
+  private axes: {
+    root: Selection<SVGGElement, unknown, null, undefined>;
+    x: Selection<SVGGElement, unknown, null, undefined>;
+    y: Selection<SVGGElement, unknown, null, undefined>;
+    yTitle: Selection<SVGTextElement, unknown, null, undefined>;
+    legend: Selection<SVGGElement, unknown, null, undefined>;
+    legendRect: Selection<SVGRectElement, unknown, null, undefined>;
+    legendAxis: Selection<SVGGElement, unknown, null, undefined>;
+    legendTitle: Selection<SVGTextElement, unknown, null, undefined>;
+    gradId: string;
+  } | null = null;
+
+  private skeleton() {
+    if (this.axes) return this.axes;
+    const svg = select(this.svg);
     const root = svg.append('g').attr('transform', `translate(${MARGIN.left},${MARGIN.top})`);
-    root
-      .append('g')
-      .attr('transform', `translate(0,${ph})`)
-      .call(
-        axisBottom(x)
-          .ticks(Math.max(2, Math.floor(pw / 90)))
-          .tickFormat((d) => formatClock((d as Date).getTime() / 1000)),
-      );
-    // One tick per bucket boundary, thinned to what fits; labels are upper bounds in µs.
+    const gradId = `heat-gradient-${Math.random().toString(36).slice(2)}`;
+    const grad = root.append('defs').append('linearGradient').attr('id', gradId).attr('x1', 0).attr('x2', 0).attr('y1', 1).attr('y2', 0);
+    for (let i = 0; i <= 10; i++) grad.append('stop').attr('offset', `${i * 10}%`).attr('stop-color', colour(i / 10));
+    const legend = root.append('g').attr('class', 'legend');
+    this.axes = {
+      root,
+      x: root.append('g'),
+      y: root.append('g'),
+      yTitle: root.append('text').attr('class', 'axis-title').attr('text-anchor', 'middle').text('latency (bucket upper bound)'),
+      legend,
+      legendRect: legend.append('rect').attr('width', 12),
+      legendAxis: legend.append('g').attr('transform', 'translate(12,0)'),
+      legendTitle: legend.append('text').attr('class', 'axis-title').attr('x', 0).text('events/s'),
+      gradId,
+    };
+    return this.axes;
+  }
+
+  private drawAxes(pw: number, ph: number, x: ReturnType<typeof scaleTime<number>>, rows: Bucket[], domain: [number, number], hasData: boolean): void {
+    select(this.svg).attr('width', this.width).attr('height', this.height);
+    const a = this.skeleton();
+    a.x.attr('transform', `translate(0,${ph})`).call(
+      axisBottom(x)
+        .ticks(Math.max(2, Math.floor(pw / 90)))
+        .tickFormat((d) => formatClock((d as Date).getTime() / 1000)),
+    );
+    // One tick per bucket boundary, thinned to what fits; labels are upper bounds.
     const rh = rows.length > 0 ? ph / rows.length : ph;
     const every = Math.max(1, Math.ceil(14 / Math.max(rh, 1)));
     const y = scaleLinear().domain([0, Math.max(rows.length, 1)]).range([ph, 0]);
@@ -153,7 +184,7 @@ export class HeatmapView {
       if (rows.length - ticks[ticks.length - 1]! < every) ticks.pop();
       ticks.push(rows.length);
     }
-    root.append('g').call(
+    a.y.call(
       axisLeft(y)
         .tickValues(ticks)
         .tickFormat((v) => {
@@ -161,33 +192,23 @@ export class HeatmapView {
           return b ? formatMicrosShort(b.hi) : '';
         }),
     );
-    root
-      .append('text')
-      .attr('class', 'axis-title')
-      .attr('transform', `translate(${-54},${ph / 2}) rotate(-90)`)
-      .attr('text-anchor', 'middle')
-      .text('latency (bucket upper bound)');
+    a.yTitle.attr('transform', `translate(${-54},${ph / 2}) rotate(-90)`);
     // Legend: a vertical gradient with its own log axis of events/s.
-    const lx = pw + 14;
     const lh = Math.max(40, ph - 10);
-    const defs = root.append('defs');
-    const gradId = `g${Math.random().toString(36).slice(2)}`;
-    const grad = defs.append('linearGradient').attr('id', gradId).attr('x1', 0).attr('x2', 0).attr('y1', 1).attr('y2', 0);
-    for (let i = 0; i <= 10; i++) grad.append('stop').attr('offset', `${i * 10}%`).attr('stop-color', colour(i / 10));
-    const legend = root.append('g').attr('class', 'legend').attr('transform', `translate(${lx},5)`);
-    legend.append('rect').attr('width', 12).attr('height', lh).attr('fill', hasData ? `url(#${gradId})` : '#eee');
+    a.legend.attr('transform', `translate(${pw + 14},5)`);
+    a.legendRect.attr('height', lh).attr('fill', hasData ? `url(#${a.gradId})` : '#eee');
+    a.legendTitle.attr('y', lh + 14);
     if (hasData) {
-      const ls = scaleLinear().domain([Math.log10(domain[0]), Math.log10(domain[1])]).range([lh, 0]);
-      legend
-        .append('g')
-        .attr('transform', 'translate(12,0)')
-        .call(
-          axisRight(ls)
-            .tickValues([Math.log10(domain[0]), (Math.log10(domain[0]) + Math.log10(domain[1])) / 2, Math.log10(domain[1])])
-            .tickFormat((v) => formatRate(10 ** (v as number))),
-        );
+      const lo = Math.log10(domain[0]);
+      const hi = Math.log10(domain[1]);
+      a.legendAxis.attr('display', null).call(
+        axisRight(scaleLinear().domain([lo, hi]).range([lh, 0]))
+          .tickValues([lo, (lo + hi) / 2, hi])
+          .tickFormat((v) => formatRate(10 ** (v as number))),
+      );
+    } else {
+      a.legendAxis.attr('display', 'none');
     }
-    legend.append('text').attr('class', 'axis-title').attr('x', 0).attr('y', lh + 14).text('events/s');
   }
 
   private updateTooltip(): void {
