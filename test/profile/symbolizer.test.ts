@@ -123,6 +123,43 @@ describe('perf map', () => {
   });
 });
 
+describe('Symbolizer on a prepared /proc', () => {
+  it('notices a mapped file rewritten in place (same inode, new mtime) and reads its symbols again', () => {
+    const dir = fs.mkdtempSync(path.join(tempDir(), 'fakeproc-'));
+    const lib = path.join(dir, 'libwork.so');
+    fs.copyFileSync(compileFixture('nested-burn'), lib);
+    const ino = fs.statSync(lib).ino;
+    const elf = ElfSymbols.read(lib);
+    const burn = addrOf(nmText(lib), 'burn_fn');
+    const seg = elf.segments.find((x) => x.exec)!;
+    const fileOff = burn - seg.vaddr + seg.offset;
+    // One mapping of the whole file from offset 0 at a made-up address, as maps would show it.
+    const start = 0x7f0000000000;
+    const end = start + 0x100000;
+    const range = `${start.toString(16)}-${end.toString(16)}`;
+    fs.mkdirSync(path.join(dir, '4242', 'map_files'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '4242', 'maps'), `${range} r-xp 00000000 fe:00 ${ino} ${lib}\n`);
+    fs.symlinkSync(lib, path.join(dir, '4242', 'map_files', range));
+
+    const s = new Symbolizer({ log, procDir: dir });
+    const t0 = Date.now();
+    s.beginPass(t0);
+    expect(s.userFrames(4242, [start + fileOff + 1])).toEqual(['burn_fn']);
+
+    // Rewrite the file in place with another program: same inode, other contents.
+    const other = fs.readFileSync(compileFixture('many-stacks'));
+    fs.writeFileSync(lib, other);
+    fs.utimesSync(lib, new Date(), new Date(Date.now() + 5000));
+    expect(fs.statSync(lib).ino).toBe(ino);
+    const now = ElfSymbols.read(lib);
+    const vaddr = now.fileOffsetToVaddr(fileOff + 1)!;
+    const expected = now.lookup(vaddr)?.name ?? `libwork.so+0x${vaddr.toString(16)}`;
+    expect(expected).not.toBe('burn_fn');
+    s.beginPass(t0 + 11_000); // past the recheck interval
+    expect(s.userFrames(4242, [start + fileOff + 1])).toEqual([expected]);
+  });
+});
+
 describe('Symbolizer on a live process', () => {
   const children: { kill(): void }[] = [];
   afterAll(() => {

@@ -37,7 +37,14 @@ interface ElfEntry {
   segments: ElfSymbols | null;
   symbols: ElfSymbols | null;
   lastUsed: number;
+  /** The file's mtime and size when read: a library rewritten in place keeps its inode. */
+  mtimeMs: number;
+  size: number;
+  checkedAt: number;
 }
+
+/** How often a cached file's mtime and size are compared with the file's. */
+const ELF_RECHECK_MS = 10_000;
 
 interface Proc {
   pid: number;
@@ -208,6 +215,7 @@ export class Symbolizer {
       }
     } else if (p.alive && this.now - p.mapsReadAt > this.mapsTtlMs && p.mapsPass !== this.pass) {
       this.readMaps(p);
+      this.revalidate(p);
     }
     p.lastUsed = this.now;
     return p;
@@ -228,11 +236,41 @@ export class Symbolizer {
     p.names.clear(); // exec or a new process with a reused PID: old names may be wrong
   }
 
+  /** A cached file still the same? (checked at most every ELF_RECHECK_MS) */
+  private stillValid(e: ElfEntry, p: Proc, m: Mapping): boolean {
+    if (this.now - e.checkedAt < ELF_RECHECK_MS || !e.segments) return true;
+    e.checkedAt = this.now;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(`${this.procDir}/${p.pid}/map_files/${m.range}`);
+    } catch {
+      return true; // the process is gone: nothing better to compare with
+    }
+    return st.mtimeMs === e.mtimeMs && st.size === e.size;
+  }
+
+  /** Drop cached files of p that changed on disk (names are cached per address, so this is
+   *  checked when the maps are reread, not on lookups). */
+  private revalidate(p: Proc): void {
+    let changed = false;
+    for (const m of p.maps) {
+      if (!isFileMapping(m)) continue;
+      const key = `${m.dev}:${m.inode}`;
+      const e = this.elves.get(key);
+      if (e && !this.stillValid(e, p, m)) {
+        this.elves.delete(key);
+        changed = true;
+      }
+    }
+    // Names learnt from the old contents may be in any process's cache: start over.
+    if (changed) for (const q of this.procs.values()) q.names.clear();
+  }
+
   private elfFor(p: Proc, m: Mapping): ElfEntry {
     const key = `${m.dev}:${m.inode}`;
     let e = this.elves.get(key);
     if (!e) {
-      e = { segments: null, symbols: null, lastUsed: this.now };
+      e = { segments: null, symbols: null, lastUsed: this.now, mtimeMs: 0, size: 0, checkedAt: this.now };
       // map_files is the very file that is mapped (even deleted, or in another mount
       // namespace); the path through the process's root is next; the plain path last, and
       // only if it is still the same inode.
@@ -247,10 +285,13 @@ export class Symbolizer {
           continue;
         }
         try {
-          if (fs.fstatSync(fd).ino !== m.inode) {
+          const st = fs.fstatSync(fd);
+          if (st.ino !== m.inode) {
             lastErr = `${file}: inode differs from the mapped file's (replaced on disk)`;
             continue;
           }
+          e.mtimeMs = st.mtimeMs;
+          e.size = st.size;
           e.segments = ElfSymbols.readFd(fd, m.path);
           e.symbols = e.segments;
           break;
