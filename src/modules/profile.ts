@@ -56,8 +56,8 @@ const STACKS_HELP =
   'Instance name: "comm,pid" then one frame per line, outermost (main, syscall entry) first, user\n' +
   'frames before kernel frames, as grafana-pcp\'s flame graph processor splits them (on newline and\n' +
   'comma). Names contain no ASCII space, because PCP identifies an instance by its name up to the\n' +
-  'first space: spaces inside frames (JIT frames "JS:*fn /x.js:1") and comms are written as U+00A0,\n' +
-  'commas inside them as U+201A, control characters as "?". Frames are function names without\n' +
+  'first space: spaces inside frames (JIT frames "JS:*fn /x.js:1") and comms are written as "_",\n' +
+  'commas inside them as ";", control characters as "?". Frames are function names without\n' +
   'offsets; "module+0xaddr" when the file has no symbol there, "[unknown]" when nothing is mapped,\n' +
   '"[Missed User Stack]"/"[Missed Kernel Stack]" when the kernel could not store the stack.\n';
 

@@ -81,7 +81,7 @@ export class Sampler {
   /** Per generation: stack id → its frames, as long as the id is stored in the kernel. */
   private readonly known: [Map<number, KnownStack>, Map<number, KnownStack>] = [new Map(), new Map()];
   private drains = 0;
-  /** More stored ids than this and new stacks collide too often (1 in 16). */
+  /** More stored ids than this and new stacks collide too often (1 in 64). */
   private readonly crowded: number;
   private readonly key = Buffer.alloc(4);
   private lostSeen = 0n;
@@ -98,7 +98,7 @@ export class Sampler {
     // The kernel hashes stacks into roundup_pow_of_two(max_entries) buckets, one stack each.
     let buckets = 1;
     while (buckets < opts.stackStorageSize) buckets *= 2;
-    this.crowded = Math.max(16, buckets >> 4);
+    this.crowded = Math.max(16, buckets >> 6);
   }
 
   get running(): boolean {

@@ -8,14 +8,15 @@
 // one instance to a client. JIT frames have spaces ("JS:*fn /app/x.js:3:10"), and so do some
 // comms ("Web Content"), so two stacks could collide that way. A unique id in front would
 // collide with the processor instead: it would become the top frame of every stack. The
-// names therefore contain no ASCII space at all: spaces become U+00A0 (looks the same in a
-// flame graph), and commas inside a frame or comm, which the processor would split on (C++
-// templates, odd comms), become U+201A "‚". Control characters become "?". A name without a
-// space is its own first word, so distinct stacks are distinct instances.
+// names therefore contain no space at all: spaces become "_", and commas inside a frame or
+// comm, which the processor would split on (C++ templates, odd comms), become ";". Control
+// characters become "?". A name without a space is its own first word, so distinct stacks
+// are distinct instances.
+//
+// The replacements are ASCII on purpose: pmproxy 6.0.3, through which grafana-pcp reads the
+// names, writes every byte >= 0x80 of a string as U+FFFD, so a look-alike such as U+00A0
+// would reach the flame graph as "\uFFFD\uFFFD".
 import { MISSED_KERNEL, MISSED_USER, type Sample } from './sample';
-
-const NBSP = '\u00a0';
-const LOW_COMMA = '\u201a';
 
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[ ,\x00-\x1f\x7f]/;
@@ -28,7 +29,7 @@ export function namePart(s: string): string {
   let out = memo.get(s);
   if (out === undefined) {
     // eslint-disable-next-line no-control-regex
-    out = UNSAFE.test(s) ? s.replace(/ /g, NBSP).replace(/,/g, LOW_COMMA).replace(/[\x00-\x1f\x7f]/g, '?') : s;
+    out = UNSAFE.test(s) ? s.replace(/ /g, '_').replace(/,/g, ';').replace(/[\x00-\x1f\x7f]/g, '?') : s;
     if (memo.size >= 100_000) memo.clear();
     memo.set(s, out);
   }
