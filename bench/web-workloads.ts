@@ -10,13 +10,15 @@ import * as path from 'node:path';
 
 export const BURNER_FUNCTION = 'dashboard_burner_spin';
 
+// alarm(): a burner orphaned by a crashed test run still ends by itself after 10 minutes.
 const BURNER_C = `
 #include <stdint.h>
+#include <unistd.h>
 volatile uint64_t sink;
 __attribute__((noinline)) void ${BURNER_FUNCTION}(void) {
   for (uint64_t i = 0; i < 50000000ULL; i++) sink += i * 2654435761u;
 }
-int main(void) { for (;;) ${BURNER_FUNCTION}(); }
+int main(void) { alarm(600); for (;;) ${BURNER_FUNCTION}(); }
 `;
 
 export interface Running {
@@ -24,16 +26,23 @@ export interface Running {
   stop(): void;
 }
 
+/** Kills what `child` started: its own process group (shell loops leave dd and sleep behind otherwise). */
 function stopper(child: ChildProcess): () => void {
   return () => {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        /* already gone */
-      }
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
     }
   };
+}
+
+/** A shell loop in a process group of its own, so stop() ends the loop and whatever it runs. */
+function shellLoop(script: string): ChildProcess {
+  const child = spawn('/bin/sh', ['-c', script], { stdio: 'ignore', detached: true });
+  child.unref();
+  return child;
 }
 
 /** Compile (frame pointers kept, symbols not stripped, so user stacks unwind and resolve) and run. */
@@ -42,24 +51,25 @@ export function startCpuBurner(dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dash
   const binary = path.join(dir, 'dashburner');
   fs.writeFileSync(src, BURNER_C);
   execFileSync('clang', ['-O1', '-g', '-fno-omit-frame-pointer', '-o', binary, src]);
-  const child = spawn(binary, [], { stdio: 'ignore' });
+  const child = spawn(binary, [], { stdio: 'ignore', detached: true });
+  child.unref();
   return { pid: child.pid!, binary, stop: stopper(child) };
 }
 
 /** `count` execs of /bin/true with "<marker>-<i>" as argument, `perSecond` a second. */
 export function startExecStorm(marker: string, count: number, perSecond = 20): Running {
   const script = `i=0; while [ $i -lt ${count} ]; do /bin/true ${marker}-$i; i=$((i+1)); sleep ${(1 / perSecond).toFixed(3)}; done`;
-  const child = spawn('/bin/sh', ['-c', script], { stdio: 'ignore' });
+  const child = shellLoop(script);
   return { pid: child.pid!, stop: stopper(child) };
 }
 
 /** dd with O_DIRECT writes (and reads back) in a loop, so every I/O reaches the disk. */
-export function startDd(file = path.join('/var/tmp', `dash-dd-${process.pid}`), rounds = 1000): Running {
+export function startDd(file = path.join('/var/tmp', `dash-dd-${process.pid}`), rounds = 400): Running {
   const script =
     `i=0; while [ $i -lt ${rounds} ]; do ` +
     `dd if=/dev/zero of=${file} bs=64k count=64 oflag=direct conv=fsync status=none; ` +
     `dd if=${file} of=/dev/null bs=64k iflag=direct status=none; i=$((i+1)); done; rm -f ${file}`;
-  const child = spawn('/bin/sh', ['-c', script], { stdio: 'ignore' });
+  const child = shellLoop(script);
   const stop = stopper(child);
   return {
     pid: child.pid!,
