@@ -1,5 +1,5 @@
 // biolatency → bcc.disk.all.latency (pmdabcc cluster 0): block I/O latency of all disks as a
-// log2 histogram in µs. Kernel side: bpf/biolatency.bpf.c; shape: shared/histogram.ts.
+// log2 histogram in usec. Kernel side: bpf/biolatency.bpf.c; shape: shared/histogram.ts.
 //
 // No process or cgroup filter, on purpose: completions run in interrupt context, and the
 // issue often runs in a task other than the submitter (plug flushes, kblockd, writeback), so
@@ -105,7 +105,7 @@ export const biolatency: ModuleSpec = {
       sem: PM_SEM.COUNTER,
       units: UNITS.count,
       indom: DEV_INDOM,
-      oneline: 'block I/O latency histogram per disk (log2 µs buckets)',
+      oneline: 'block I/O latency histogram per disk (log2 usec buckets)',
       help:
         'The samples of bcc.disk.all.latency split by disk (beyond pmdabcc; Vector once showed per-disk ' +
         'latency under this name). Instances are "<disk>::<low>-<high>", e.g. "vda::64-127"; the disk is the ' +
@@ -122,10 +122,10 @@ export const biolatency: ModuleSpec = {
       sem: PM_SEM.COUNTER,
       units: UNITS.count,
       indom: INDOM,
-      oneline: 'block I/O latency histogram of all disks (log2 µs buckets)',
+      oneline: 'block I/O latency histogram of all disks (log2 usec buckets)',
       help:
         'Block device I/O latency, all disks together: from a request being issued to the ' +
-        'device driver until its completion (block_rq_issue → block_rq_complete); with ' +
+        'device driver until its completion (block_rq_issue -> block_rq_complete); with ' +
         '"queued = true" in the [biolatency] section, from its insertion into the I/O scheduler ' +
         '(block_rq_insert), so OS queue time is included. ' +
         HISTOGRAM_UNITS_HELP +
@@ -137,13 +137,13 @@ export const biolatency: ModuleSpec = {
   indoms: [
     {
       serial: INDOM,
-      oneline: 'block I/O latency buckets (µs ranges)',
+      oneline: 'block I/O latency buckets (usec ranges)',
       help: 'log2 buckets of block I/O latency, named "low-high" in microseconds; ids rise with the bucket bounds.',
       labels: { statistic: 'histogram' },
     },
     {
       serial: DEV_INDOM,
-      oneline: 'block I/O latency buckets per disk ("disk::low-high", µs)',
+      oneline: 'block I/O latency buckets per disk ("disk::low-high", usec)',
       help:
         'One instance per disk and log2 latency bucket, named "<disk>::<low>-<high>" with the bucket bounds in ' +
         'microseconds, e.g. "vda::64-127"; labels disk, lower_bound, upper_bound. Each disk has buckets from ' +

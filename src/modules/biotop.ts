@@ -35,7 +35,7 @@ export interface IoRow {
   disk: string;
   io: number;
   bytes: bigint;
-  /** average µs per I/O */
+  /** average usec per I/O */
   duration: number;
 }
 
@@ -51,7 +51,7 @@ const SORT_FIELDS: readonly SortField[] = ['bytes', 'io', 'duration', 'rw'];
 export const sortKey: ConfigKey<SortSpec> = {
   default: { field: 'bytes', descending: true },
   doc:
-    "Row order: bytes, io, duration (average µs) or rw, with a leading '-' for descending (default -bytes). " +
+    "Row order: bytes, io, duration (average usec) or rw, with a leading '-' for descending (default -bytes). " +
     "rw puts reads before writes (-rw: writes first); rows of one direction then go by bytes, most first. " +
     'Every order breaks ties by bytes (most first), then pid, major, minor.',
   parse(raw) {

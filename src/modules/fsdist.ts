@@ -5,7 +5,7 @@
 // Per operation the variants are: fentry/fexit on the file system's functions → kprobes on
 // them → syscall tracepoints with the fd resolved to its file and filtered by the file
 // system's name at entry. Only the enabled operations (`ops`) are attached: the syscall variant
-// costs ~0.4 µs on every read/write system-wide, whatever the file system.
+// costs ~0.4 usec on every read/write system-wide, whatever the file system.
 import * as fs from 'node:fs';
 import { kernelFeatures, type BpfObject, type Hook, type Variant } from '../bpf';
 import { PM_SEM, PM_TYPE } from '../pcp/types';
@@ -152,7 +152,7 @@ function metrics(t: FsTarget): MetricSpec[] {
     sem: PM_SEM.COUNTER,
     units: UNITS.count,
     indom: t.cluster,
-    oneline: `${t.fs} ${op} latency histogram (log2 µs buckets)`,
+    oneline: `${t.fs} ${op} latency histogram (log2 usec buckets)`,
     help:
       `Latency of ${what[op]} on ${t.fs} file systems. Where the kernel allows fentry or kprobes, ` +
       `the time spent in ${t.funcs[op][0]}; otherwise (see bcc.pmda.module.variant) the time of the ` +
@@ -174,7 +174,7 @@ function spec(t: FsTarget): ModuleSpec {
     indoms: [
       {
         serial: t.cluster,
-        oneline: `${t.fs} operation latency buckets (µs ranges)`,
+        oneline: `${t.fs} operation latency buckets (usec ranges)`,
         help: `log2 buckets of ${t.fs} open/read/write/fsync latency, named "low-high" in microseconds; ids rise with the bucket bounds.`,
         labels: { statistic: 'histogram' },
       },

@@ -1,5 +1,5 @@
 // runqlat → bcc.runq.latency (pmdabcc cluster 4): how long runnable tasks wait for a CPU, as a
-// log2 histogram in µs. Kernel side: bpf/runqlat.bpf.c; shape: shared/histogram.ts.
+// log2 histogram in usec. Kernel side: bpf/runqlat.bpf.c; shape: shared/histogram.ts.
 import { needBtfTracepoints, needTracepoints, type Hook } from '../bpf';
 import { PM_SEM, PM_TYPE } from '../pcp/types';
 import { UNITS, type ModuleSpec } from '../pmda/module';
@@ -36,7 +36,7 @@ export const runqlat: ModuleSpec = {
       sem: PM_SEM.COUNTER,
       units: UNITS.count,
       indom: INDOM,
-      oneline: 'run queue latency histogram: tasks that waited for a CPU, by wait time (log2 µs buckets)',
+      oneline: 'run queue latency histogram: tasks that waited for a CPU, by wait time (log2 usec buckets)',
       help:
         'Scheduler run queue latency: the time from a task becoming runnable (woken up, created, ' +
         'or preempted while still runnable) until it runs on a CPU, from the sched_wakeup, ' +
@@ -48,7 +48,7 @@ export const runqlat: ModuleSpec = {
   indoms: [
     {
       serial: INDOM,
-      oneline: 'run queue latency buckets (µs ranges)',
+      oneline: 'run queue latency buckets (usec ranges)',
       help: 'log2 buckets of run queue latency, named "low-high" in microseconds; ids rise with the bucket bounds.',
       labels: { statistic: 'histogram' },
     },

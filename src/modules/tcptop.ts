@@ -143,8 +143,10 @@ export const tcptop: ModuleSpec = {
   name: 'tcptop',
   cluster: CLUSTER,
   // Runs on every socket send and receive of the host (~0.3 µs each as tp_btf, more as a
-  // classic tracepoint): left to the administrator to turn on, as pmdabcc's default list did.
-  defaultEnabled: false,
+  // classic tracepoint). On by default all the same: grafana-pcp's eBPF/BCC Overview, the
+  // dashboard this agent exists to feed, has a tcptop panel ("active TCP sessions"), and its
+  // installation note asks for tcptop. `[tcptop] enabled = false` turns the cost off.
+  defaultEnabled: true,
   indoms: [
     {
       serial: INDOM,

@@ -31,6 +31,14 @@ describe('pmdabcc compatibility', () => {
     }
   });
 
+  it('help texts are ASCII: pmproxy 6.0.3 turns every byte >= 0x80 into U+FFFD in its JSON', () => {
+    for (const e of table.byPmid.values()) {
+      expect(e.spec.oneline, e.spec.name).toMatch(/^[\x20-\x7e]*$/);
+      expect(e.spec.help, e.spec.name).toMatch(/^[\x20-\x7e\n]*$/);
+    }
+    for (const d of table.indoms.values()) expect(d.spec.oneline + d.spec.help).toMatch(/^[\x20-\x7e\n]*$/);
+  });
+
   it('pmns and help list every metric', () => {
     const pmns = renderPmns(table);
     const help = renderHelp(table);
