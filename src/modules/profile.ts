@@ -78,6 +78,10 @@ export const profile: ModuleSpec = {
         'One instance per stack, named "comm,pid\\nframe\\nframe..." outermost frame first; see bcc.proc.stacks.\n' +
         'Ids are never reused for another stack.\n',
       labels: { metrictype: 'stacks' },
+      // Stack names are kilobytes and mostly short-lived (pids): keep only the id high-water
+      // mark across restarts, and forget long-idle names, rather than megabytes of state.
+      persist: 'ids',
+      remember: 1024,
     },
   ],
   metrics: [

@@ -42,6 +42,7 @@ export class InstanceDomain {
     readonly indom: number,
     private readonly file: string | null,
     private readonly maxRemembered = MAX_REMEMBERED,
+    private readonly persist: 'names' | 'ids' = 'names',
   ) {
     if (file) this.load(file);
   }
@@ -55,7 +56,8 @@ export class InstanceDomain {
     }
     try {
       const p = JSON.parse(text) as Persisted;
-      for (const [name, id] of Object.entries(p.names)) {
+      const names = this.persist === 'names' ? p.names : {};
+      for (const [name, id] of Object.entries(names)) {
         if (!Number.isInteger(id) || id < 0 || this.byId.has(id)) continue;
         this.byName.set(name, id);
         this.byId.set(id, name);
@@ -71,7 +73,10 @@ export class InstanceDomain {
   save(): void {
     if (!this.file || !this.dirty) return;
     this.cull();
-    const p: Persisted = { version: 1, names: Object.fromEntries(this.byName), next: this.next, seen: Object.fromEntries(this.seen) };
+    const p: Persisted =
+      this.persist === 'names'
+        ? { version: 1, names: Object.fromEntries(this.byName), next: this.next, seen: Object.fromEntries(this.seen) }
+        : { version: 1, names: {}, next: this.next };
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(p));
@@ -86,12 +91,12 @@ export class InstanceDomain {
   }
 
   private cull(): void {
-    if (this.byName.size <= this.maxRemembered) return;
+    if (this.byName.size - this.active.size <= this.maxRemembered) return;
     const now = Math.floor(Date.now() / 1000);
     for (const id of this.active) this.seen.set(this.byId.get(id)!, now);
     const idle = [...this.byName.keys()].filter((n) => !this.active.has(this.byName.get(n)!));
     idle.sort((a, b) => (this.seen.get(a) ?? 0) - (this.seen.get(b) ?? 0));
-    for (const name of idle.slice(0, this.byName.size - this.maxRemembered)) {
+    for (const name of idle.slice(0, idle.length - this.maxRemembered)) {
       const id = this.byName.get(name)!;
       this.byName.delete(name);
       this.byId.delete(id);

@@ -34,7 +34,7 @@ export function makeModuleContext(spec: ModuleSpec, opts: ContextOptions, state 
   for (const d of spec.indoms) {
     const id = makeIndom(opts.domain, d.serial);
     const file = opts.persist === false ? null : path.join(opts.paths.stateDir, `indom-${opts.domain}.${d.serial}.json`);
-    state.indoms.set(d.serial, new InstanceDomain(id, file));
+    state.indoms.set(d.serial, new InstanceDomain(id, file, d.remember, d.persist ?? 'names'));
   }
   return {
     domain: opts.domain,

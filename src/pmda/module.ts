@@ -29,6 +29,14 @@ export interface IndomSpec {
   help: string;
   /** Indom-level labels, e.g. {statistic: 'histogram'}. */
   labels?: Record<string, string | number | boolean>;
+  /**
+   * What survives a restart. 'names' (default): every name keeps its id. 'ids': only the
+   * highest id given, so no id is ever reused but a name seen again after a restart gets a new
+   * one; for big, short-lived names (profile stacks) whose state would otherwise be megabytes.
+   */
+  persist?: 'names' | 'ids';
+  /** Inactive names remembered (in memory and on disk) before the longest-idle are forgotten. */
+  remember?: number;
 }
 
 /** What a fetch of one metric yields: its values, or a negative PM_ERR_* / -errno for the whole metric. */

@@ -73,3 +73,16 @@ describe('InstanceDomain remembered names', () => {
     expect(new Set([...again.instances()].map((i) => i.id)).size).toBe(again.instances().length);
   });
 });
+
+describe("InstanceDomain persist: 'ids'", () => {
+  it('keeps only the id high-water mark across restarts', () => {
+    const file = path.join(tmp(), 'stacks.json');
+    const d = new InstanceDomain(1, file, 10, 'ids');
+    expect(d.ensure('comm,1\nf')).toBe(0);
+    expect(d.ensure('comm,2\ng')).toBe(1);
+    d.save();
+    expect(fs.readFileSync(file, 'utf8')).not.toContain('comm');
+    const again = new InstanceDomain(1, file, 10, 'ids');
+    expect(again.ensure('comm,1\nf')).toBe(2);
+  });
+});
