@@ -96,6 +96,68 @@ function readAt(fd: number, file: string, length: number, position: number, size
   return buf;
 }
 
+/** String tables larger than this are read name by name from the file rather than held. */
+const EAGER_STRTAB_BYTES = 256 * 1024;
+/** Longest name read from a lazy table (C++ template names can run to kilobytes). */
+const MAX_NAME_BYTES = 64 * 1024;
+
+/** A string table left in its file, read through a descriptor of our own. */
+class LazyStrings {
+  private fd: number;
+  private static scratch = Buffer.allocUnsafe(512);
+
+  private constructor(
+    fd: number,
+    private readonly offset: number,
+    private readonly size: number,
+  ) {
+    this.fd = fd;
+  }
+
+  /** Our own descriptor of the file behind `fd` (the caller closes its own): through
+   *  /proc/self/fd, which reaches a deleted file too. */
+  static open(fd: number, file: string, offset: number, size: number): LazyStrings {
+    try {
+      return new LazyStrings(fs.openSync(`/proc/self/fd/${fd}`, 'r'), offset, size);
+    } catch (e) {
+      throw new ElfError(file, `cannot reopen for its names: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  }
+
+  /** The NUL-terminated name at off, or null once closed or unreadable. */
+  at(off: number): string | null {
+    if (this.fd < 0) return null;
+    let len = Math.min(LazyStrings.scratch.length, this.size - off);
+    for (;;) {
+      if (LazyStrings.scratch.length < len) LazyStrings.scratch = Buffer.allocUnsafe(len);
+      const buf = LazyStrings.scratch;
+      let n: number;
+      try {
+        n = fs.readSync(this.fd, buf, 0, len, this.offset + off);
+      } catch {
+        return null;
+      }
+      const end = buf.indexOf(0);
+      if (end >= 0 && end < n) return buf.toString('utf8', 0, end);
+      if (n < len || len >= this.size - off || len >= MAX_NAME_BYTES) return buf.toString('utf8', 0, n);
+      len = Math.min(len * 4, this.size - off, MAX_NAME_BYTES);
+    }
+  }
+
+  close(): void {
+    if (this.fd < 0) return;
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already gone: nothing to release
+    }
+    this.fd = -1;
+  }
+}
+
+/** Closes a lazy table's descriptor when its ElfSymbols is collected without close(). */
+const lazyFds = new FinalizationRegistry<LazyStrings>((t) => t.close());
+
 export class ElfSymbols {
   private constructor(
     readonly file: string,
@@ -108,8 +170,18 @@ export class ElfSymbols {
     private readonly starts: Float64Array,
     private readonly sizes: Float64Array,
     private readonly nameOffsets: Uint32Array,
-    private readonly strtab: Buffer,
-  ) {}
+    private readonly strtab: Buffer | LazyStrings,
+  ) {
+    if (strtab instanceof LazyStrings) lazyFds.register(this, strtab, strtab);
+  }
+
+  /** Release the descriptor a large file's names are read through (idempotent). */
+  close(): void {
+    if (this.strtab instanceof LazyStrings) {
+      lazyFds.unregister(this.strtab);
+      this.strtab.close();
+    }
+  }
 
   get symbolCount(): number {
     return this.starts.length;
@@ -210,14 +282,19 @@ export class ElfSymbols {
     const entsize = is64 ? 24 : 16;
     if (chosen.entsize !== 0 && chosen.entsize !== entsize) throw new ElfError(file, `symbol entry size ${chosen.entsize}, expected ${entsize}`);
     const symBuf = readAt(fd, file, chosen.size - (chosen.size % entsize), chosen.offset, size);
-    const strtab = readAt(fd, file, strSec.size, strSec.offset, size);
+    if (strSec.offset < 0 || strSec.offset + strSec.size > size) {
+      throw new ElfError(file, `table at ${strSec.offset}+${strSec.size} lies beyond the end of the ${size}-byte file`);
+    }
     const execSection = (idx: number) => idx < sections.length && (sections[idx].flags & SHF_EXECINSTR) !== 0;
 
     const s = new Fields(symBuf, data === 1, is64);
     const n = symBuf.length / entsize;
-    const starts: number[] = [];
-    const sizes: number[] = [];
-    const names: number[] = [];
+    // Typed arrays, not JS arrays: a big binary (node: 110 000 symbols) would otherwise grow
+    // the V8 heap by megabytes that stay committed after the parse.
+    const starts = new Float64Array(n);
+    const sizes = new Float64Array(n);
+    const names = new Uint32Array(n);
+    let kept = 0;
     for (let i = 0; i < n; i++) {
       const o = i * entsize;
       const nameOff = s.u32(o);
@@ -230,34 +307,35 @@ export class ElfSymbols {
       // Untyped symbols count only inside code sections: hand-written assembly (V8's embedded
       // builtins, libc's string routines) often has no type; data labels must never name code.
       if (stype !== STT_FUNC && stype !== STT_GNU_IFUNC && !(stype === STT_NOTYPE && execSection(shndx))) continue;
-      if (nameOff >= strtab.length) continue;
-      starts.push(value);
-      sizes.push(symSize);
-      names.push(nameOff);
+      if (nameOff >= strSec.size) continue;
+      starts[kept] = value;
+      sizes[kept] = symSize;
+      names[kept] = nameOff;
+      kept++;
     }
     // Sort by start; among equal starts keep the sized one (aliases share an address).
-    const order = starts.map((_, i) => i);
+    const order = new Uint32Array(kept);
+    for (let i = 0; i < kept; i++) order[i] = i;
     order.sort((a, b) => starts[a] - starts[b] || sizes[b] - sizes[a]);
-    const outStart: number[] = [];
-    const outSize: number[] = [];
-    const outName: number[] = [];
-    for (const i of order) {
-      if (outStart.length && outStart[outStart.length - 1] === starts[i]) continue;
-      outStart.push(starts[i]);
-      outSize.push(sizes[i]);
-      outName.push(names[i]);
+    let m = 0;
+    for (let k = 0; k < kept; k++) {
+      const i = order[k];
+      if (m > 0 && starts[order[m - 1]] === starts[i]) continue;
+      order[m++] = i;
     }
-    return new ElfSymbols(
-      file,
-      kind,
-      segments,
-      buildId,
-      chosen === symtab ? 'symtab' : 'dynsym',
-      Float64Array.from(outStart),
-      Float64Array.from(outSize),
-      Uint32Array.from(outName),
-      strtab,
-    );
+    const outStart = new Float64Array(m);
+    const outSize = new Float64Array(m);
+    const outName = new Uint32Array(m);
+    for (let k = 0; k < m; k++) {
+      outStart[k] = starts[order[k]];
+      outSize[k] = sizes[order[k]];
+      outName[k] = names[order[k]];
+    }
+    // A large string table (node's is 7.5 MB) stays on disk: names are read when looked up,
+    // and the symboliser caches each address's name, so that is rare after the first drains.
+    const strtab =
+      strSec.size > EAGER_STRTAB_BYTES ? LazyStrings.open(fd, file, strSec.offset, strSec.size) : readAt(fd, file, strSec.size, strSec.offset, size);
+    return new ElfSymbols(file, kind, segments, buildId, chosen === symtab ? 'symtab' : 'dynsym', outStart, outSize, outName, strtab);
   }
 
   /** The link-time virtual address of a file offset (through the PT_LOAD that maps it). */
@@ -285,17 +363,20 @@ export class ElfSymbols {
     if (found < 0) return null;
     const size = this.sizes[found];
     if (size > 0 && vaddr >= st[found] + size) return null;
-    return { name: this.nameAt(this.nameOffsets[found]), offset: vaddr - st[found] };
+    const name = this.nameAt(this.nameOffsets[found]);
+    return name === null ? null : { name, offset: vaddr - st[found] };
   }
 
-  private nameAt(off: number): string {
-    const end = this.strtab.indexOf(0, off);
-    return this.strtab.toString('utf8', off, end < 0 ? this.strtab.length : end);
+  private nameAt(off: number): string | null {
+    const t = this.strtab;
+    if (t instanceof LazyStrings) return t.at(off);
+    const end = t.indexOf(0, off);
+    return t.toString('utf8', off, end < 0 ? t.length : end);
   }
 
   /** Bytes held (for cache accounting). */
   get footprint(): number {
-    return this.strtab.length + this.starts.length * 20;
+    return (this.strtab instanceof LazyStrings ? 0 : this.strtab.length) + this.starts.length * 20;
   }
 }
 

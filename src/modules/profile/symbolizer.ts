@@ -102,7 +102,7 @@ export class Symbolizer {
     for (const [pid, p] of this.procs) if (now - p.lastUsed > this.processIdleMs) this.procs.delete(pid);
     if (this.elves.size > this.maxElfFiles) {
       const byAge = [...this.elves].sort((a, b) => a[1].lastUsed - b[1].lastUsed);
-      for (const [key] of byAge.slice(0, this.elves.size - this.maxElfFiles)) this.elves.delete(key);
+      for (const [key] of byAge.slice(0, this.elves.size - this.maxElfFiles)) this.dropElf(key);
     }
   }
 
@@ -258,12 +258,21 @@ export class Symbolizer {
       const key = `${m.dev}:${m.inode}`;
       const e = this.elves.get(key);
       if (e && !this.stillValid(e, p, m)) {
-        this.elves.delete(key);
+        this.dropElf(key);
         changed = true;
       }
     }
     // Names learnt from the old contents may be in any process's cache: start over.
     if (changed) for (const q of this.procs.values()) q.names.clear();
+  }
+
+  /** Forget a cached file and release the descriptor its names may be read through. */
+  private dropElf(key: string): void {
+    const e = this.elves.get(key);
+    if (!e) return;
+    this.elves.delete(key);
+    e.segments?.close();
+    if (e.symbols !== e.segments) e.symbols?.close();
   }
 
   private elfFor(p: Proc, m: Mapping): ElfEntry {
