@@ -86,8 +86,10 @@ export class Kallsyms {
       const hi = hexAt(text, lineStart, split);
       const lo = hexAt(text, split, s1);
       if (hi < 0 || lo < 0) continue;
-      let end = text.indexOf(TAB, s1 + 3); // "\t[module]" follows the name of module symbols
-      if (end < 0 || end > nl) end = nl;
+      // "\t[module]" follows the name of module symbols. Searched within the line only: a
+      // search of the whole buffer would scan to the module symbols at its end every time.
+      let end = s1 + 3;
+      while (end < nl && text[end] !== TAB) end++;
       his[n] = hi;
       los[n] = lo;
       nameFrom[n] = s1 + 3;
