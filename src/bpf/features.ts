@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import type { Logger } from 'pino';
 import { BPF_PROG_TYPE_TRACING, BPF_TRACE_FENTRY, BTF_KIND, C, L, lastErrno, readU32s, type NativePtr } from './libbpf';
 import { errnoName } from './errors';
+import { trimNativeHeap } from './malloc-trim';
 
 const TRACEFS_ROOTS = ['/sys/kernel/tracing', '/sys/kernel/debug/tracing'];
 const KIND = { typedef: BTF_KIND.TYPEDEF, func: BTF_KIND.FUNC, struct: BTF_KIND.STRUCT } as const;
@@ -194,6 +195,7 @@ export function releaseFeatureCaches(): void {
   releaseTimer = null;
   if (vmlinux) L.btf__free(vmlinux);
   vmlinux = undefined;
+  trimNativeHeap();
 }
 
 

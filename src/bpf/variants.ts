@@ -9,6 +9,7 @@ import { ensureTracefs, kernelFeatures } from './features';
 import type { BpfLink } from './link';
 import { withLibbpfLogger } from './log';
 import { BpfObject } from './object';
+import { trimNativeHeap } from './malloc-trim';
 
 export interface Variant {
   /** Shown as the module's live variant, e.g. 'tp_btf', 'raw_tp', 'tracepoint'. */
@@ -102,6 +103,7 @@ export function loadWithVariants(file: string, hooks: Hook[], configure: (o: Bpf
       if (!failure) {
         const names = Object.fromEntries([...chosen].map(([h, v]) => [h.name, v.name]));
         log.info({ file, variants: names }, 'BPF object loaded and attached');
+        trimNativeHeap();
         return { obj, chosen: names, links };
       }
       obj.close();

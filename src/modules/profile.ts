@@ -11,6 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NoVariantError, onlineCpus } from '../bpf';
+import { trimNativeHeap } from '../bpf/malloc-trim';
 import { PM_ERR, PM_IN_NULL, PM_SEM, PM_TYPE } from '../pcp/types';
 import { cfg, ConfigError } from '../pmda/config-schema';
 import {
@@ -187,6 +188,7 @@ class Profile implements ModuleInstance {
   private lastDrain = -Infinity;
   private pumping = false;
   private failures = 0;
+  private ticks = 0;
 
   constructor(private readonly ctx: ModuleContext) {
     this.symbolizer = new Symbolizer({ log: ctx.log });
@@ -300,6 +302,9 @@ class Profile implements ModuleInstance {
   private tick(): void {
     this.guard('drain', () => this.drainKernel());
     this.pump();
+    // Start-up garbage (the kallsyms text, the first ELF tables) is freed by then, but glibc
+    // keeps freed heap mapped until asked to give it back.
+    if (++this.ticks === 2 || this.ticks === 10) trimNativeHeap();
   }
 
   refresh(items: ReadonlySet<number>): void {
