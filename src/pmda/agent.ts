@@ -291,14 +291,7 @@ export class Agent {
     // A new instance id must be on disk before a client sees it, or a crash could give the
     // same id to another name after the restart.
     for (const l of wanted.keys()) {
-      for (const d of l.state.indoms.values()) {
-        if (!d.hasNewNames()) continue;
-        try {
-          d.save();
-        } catch (e) {
-          this.log.error({ module: l.spec.name, err: (e as Error).message }, 'saving instance ids failed');
-        }
-      }
+      this.saveIndoms(l.state.indoms.values(), true);
     }
     const onInvalid = (pmid: number, inst: number, reason: string): number => {
       this.log.error({ metric: this.table.byPmid.get(pmid)?.spec.name, inst, reason }, 'module value cannot be encoded');
@@ -324,13 +317,7 @@ export class Agent {
   private instance(indom: number, inst: number, name: string | null): void {
     const d = this.indomOf(indom);
     if (d === undefined) return this.replyError(PM_ERR.INDOM);
-    if (d?.hasNewNames()) {
-      try {
-        d.save();
-      } catch (e) {
-        this.log.error({ indom, err: (e as Error).message }, 'saving instance ids failed');
-      }
-    }
+    if (d) this.saveIndoms([d], true);
     if (name !== null && name.length > 0) {
       const id = d?.lookup(name);
       if (id === undefined) return this.replyError(PM_ERR.INST);
@@ -455,6 +442,18 @@ export class Agent {
     this.replyError(status);
   }
 
+  /** Persist instance ids (only indoms with new names when `onlyNew`); a failure is logged, never fatal. */
+  private saveIndoms(indoms: Iterable<InstanceDomain>, onlyNew: boolean): void {
+    for (const d of indoms) {
+      if (onlyNew && !d.hasNewNames()) continue;
+      try {
+        d.save();
+      } catch (e) {
+        this.log.error({ indom: d.indom, err: (e as Error).message }, 'saving instance ids failed');
+      }
+    }
+  }
+
   /** Stop every module (closing their BPF objects and links). Idempotent. */
   async shutdown(): Promise<void> {
     if (this.stopping) return;
@@ -466,13 +465,7 @@ export class Agent {
       } catch (e) {
         this.log.warn({ module: l.spec.name, err: (e as Error).message }, 'stop failed');
       }
-      for (const d of l.state.indoms.values()) {
-        try {
-          d.save();
-        } catch (e) {
-          this.log.warn({ module: l.spec.name, err: (e as Error).message }, 'saving instance ids failed');
-        }
-      }
+      this.saveIndoms(l.state.indoms.values(), false);
       l.instance = undefined;
       l.state.state = 'stopped';
     }
@@ -495,4 +488,3 @@ function expectsReply(type: number): boolean {
   );
 }
 
-export { ENOTSUP };

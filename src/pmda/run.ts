@@ -5,7 +5,7 @@ import { PduFramer } from '../pcp/framing';
 import { setLibbpfLogger } from '../bpf/log';
 import { MODULES } from '../modules';
 import { Agent } from './agent';
-import { pmdaSettings, readConfigFile, type RawConfig } from './config-file';
+import { pmdaSettings, readConfigFile, type PmdaSettings, type RawConfig } from './config-file';
 import { pcpDirs } from './pcp-env';
 import { writePdu } from './pipe-writer';
 
@@ -33,9 +33,9 @@ export function run(o: RunOptions): void {
     configErrors.push((e as Error).message);
     log.error({ err: (e as Error).message }, 'configuration unreadable; every module uses its defaults');
   }
-  let settings = { modules: [] as string[], state_dir: '', log_level: 'info' as const };
+  let settings: PmdaSettings = { modules: [], state_dir: '', log_level: 'info' };
   try {
-    settings = pmdaSettings(raw) as typeof settings;
+    settings = pmdaSettings(raw);
   } catch (e) {
     configErrors.push((e as Error).message);
     log.error({ err: (e as Error).message }, 'bad [pmda] section; using its defaults');
