@@ -3,11 +3,10 @@
 // (python3-pcp, bench/pmfetch.py); the agent's RSS; start-to-ready time of the agent.
 // Needs root, pmcd running and this agent installed (./setup.sh). pmdabpf is installed for the
 // comparison and removed again if it was not there before.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
-import { decodePdu, encodeCreds, PduFramer, PDU, PM_ERR } from '../src/pcp';
+import { startUntilReady, stopAgent } from './agent-ready';
 
 const REPO = path.resolve(__dirname, '../..');
 const BPF_DIR = '/var/lib/pcp/pmdas/bpf';
@@ -40,29 +39,11 @@ async function waitFor(cond: () => boolean, ms: number): Promise<boolean> {
 
 const probe = (name: string) => spawnSync('pmprobe', ['-v', name], { encoding: 'utf8' }).stdout ?? '';
 
-/** Spawn the built agent on a pipe as pmcd would, with --notready; time exec → PMDAREADY. */
+/** Time exec → PMDAREADY of the built agent with `config`. */
 async function startToReady(config: string): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ready-'));
-  const p = spawn(process.execPath, [path.join(REPO, 'dist/src/main.js'), '-d', '149', '-l', `${dir}/agent.log`, '-c', config, '--state-dir', `${dir}/state`, '--notready'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const framer = new PduFramer();
-  return new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('agent not ready within 20 s')), 20_000);
-    p.stdout.on('data', (c: Buffer) => {
-      for (const b of framer.push(c)) {
-        const pdu = decodePdu(b);
-        if (pdu.type === PDU.CREDS) p.stdin.write(encodeCreds({ from: 1, flags: 0 }));
-        if (pdu.type === PDU.ERROR && pdu.code === PM_ERR.PMDAREADY) {
-          clearTimeout(timer);
-          const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-          p.stdin.end();
-          p.on('exit', () => resolve(ms));
-        }
-      }
-    });
-  });
+  const { proc, readyMs } = await startUntilReady(config, 20_000);
+  await stopAgent(proc);
+  return readyMs;
 }
 
 async function main(): Promise<void> {
