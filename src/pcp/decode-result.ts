@@ -88,8 +88,9 @@ function exactLen(r: PduReader, n: number, want: number, field: string, what: st
   if (n !== want) r.fail(field, `${what} payload must be ${want} bytes, got ${n}`);
 }
 
-function readBlockPayload(r: PduReader, vtype: number, n: number, field: string): Value {
-  switch (vtype) {
+/** A numeric value of exactly its type's size, as value blocks and event parameters carry it. */
+function readNumber(r: PduReader, type: number, n: number, field: string): number | bigint {
+  switch (type) {
     case PM_TYPE.I32:
       exactLen(r, n, 4, field, 'PM_TYPE_32');
       return r.i32(field);
@@ -108,6 +109,20 @@ function readBlockPayload(r: PduReader, vtype: number, n: number, field: string)
     case PM_TYPE.DOUBLE:
       exactLen(r, n, 8, field, 'PM_TYPE_DOUBLE');
       return r.f64(field);
+    default:
+      return r.fail(field, `type ${type} is not numeric`);
+  }
+}
+
+function readBlockPayload(r: PduReader, vtype: number, n: number, field: string): Value {
+  switch (vtype) {
+    case PM_TYPE.I32:
+    case PM_TYPE.U32:
+    case PM_TYPE.I64:
+    case PM_TYPE.U64:
+    case PM_TYPE.FLOAT:
+    case PM_TYPE.DOUBLE:
+      return readNumber(r, vtype, n, field);
     case PM_TYPE.STRING: {
       if (n < 1 || r.buf[r.off + n - 1] !== 0) {
         r.fail(field, 'PM_TYPE_STRING value block lacks its terminating NUL');
@@ -171,23 +186,12 @@ function readEventArray(r: PduReader, highres: boolean, field: string): EventArr
 function readParamValue(r: PduReader, type: number, n: number, field: string): EventParam['value'] {
   switch (type) {
     case PM_TYPE.I32:
-      exactLen(r, n, 4, field, 'PM_TYPE_32');
-      return r.i32(field);
     case PM_TYPE.U32:
-      exactLen(r, n, 4, field, 'PM_TYPE_U32');
-      return r.u32(field);
     case PM_TYPE.I64:
-      exactLen(r, n, 8, field, 'PM_TYPE_64');
-      return r.i64(field);
     case PM_TYPE.U64:
-      exactLen(r, n, 8, field, 'PM_TYPE_U64');
-      return r.u64(field);
     case PM_TYPE.FLOAT:
-      exactLen(r, n, 4, field, 'PM_TYPE_FLOAT');
-      return r.f32(field);
     case PM_TYPE.DOUBLE:
-      exactLen(r, n, 8, field, 'PM_TYPE_DOUBLE');
-      return r.f64(field);
+      return readNumber(r, type, n, field);
     case PM_TYPE.STRING: // no NUL inside event records
       return r.utf8(n, field);
     case PM_TYPE.AGGREGATE:
