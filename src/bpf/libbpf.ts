@@ -125,6 +125,7 @@ export const L = {
     kind: number,
   ) => number,
   btf__type_by_id: lib.func('void *btf__type_by_id(void *btf, uint32_t id)') as (btf: Ptr, id: number) => Ptr,
+  btf__resolve_size: lib.func('long btf__resolve_size(void *btf, uint32_t type_id)') as (btf: Ptr, id: number) => number,
   btf__name_by_offset: lib.func('const char *btf__name_by_offset(void *btf, uint32_t off)') as (
     btf: Ptr,
     off: number,

@@ -4,6 +4,7 @@
 // variable's offset and size.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { structLayout, verifyLayout, type ExpectedLayout, type StructLayout } from './btf-layout';
 import { BpfError } from './errors';
 import { BTF_KIND, C, L, lastErrno, readNative, readU32s, type NativePtr } from './libbpf';
 import { BpfLink } from './link';
@@ -183,6 +184,16 @@ export class BpfObject {
     }
     this.sections.set(section, vars);
     return vars;
+  }
+
+  /** `struct <name>` as the compiler laid it out (from the object's BTF), or null if absent. */
+  structLayout(name: string): StructLayout | null {
+    return structLayout(L.bpf_object__btf(this.handle), name);
+  }
+
+  /** Check a decoder's offsets against the object's own struct; throws naming struct and field. */
+  verifyLayout(want: ExpectedLayout): StructLayout {
+    return verifyLayout(L.bpf_object__btf(this.handle), this.file, want);
   }
 
   private internalMap(section: string): NativePtr {

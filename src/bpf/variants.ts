@@ -156,6 +156,15 @@ export function needTracepoints(category: string, ...events: string[]): () => tr
   };
 }
 
+/** kprobes on these kernel functions: the kprobe PMU (or kprobe_events) and each symbol. */
+export function needKprobes(...funcs: string[]): () => true | string {
+  return () => {
+    if (!kernelFeatures.kprobesAvailable()) return 'kprobes are not available on this kernel (no kprobe PMU or kprobe_events)';
+    const missing = funcs.filter((f) => !kernelFeatures.hasKsym(f));
+    return missing.length ? `kernel has no symbol ${missing.join(', ')}` : true;
+  };
+}
+
 /** "tp_btf" when every hook chose the same variant, else "hook=variant,...". */
 export function variantSummary(chosen: Record<string, string>): string {
   const names = [...new Set(Object.values(chosen))];

@@ -10,5 +10,6 @@ import { tcplife } from './tcplife';
 import { tcpretrans } from './tcpretrans';
 import { tcptop } from './tcptop';
 import { profile } from './profile';
+import { sysfork } from './sysfork';
 
-export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile];
+export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile, sysfork];

@@ -21,6 +21,8 @@ export interface ConfigKey<T> {
 
 export type ConfigSchema = Record<string, ConfigKey<unknown>>;
 export type ConfigValues = Record<string, unknown>;
+/** The parsed values of a schema, each key typed by its builder: a module reads them with no casts. */
+export type ConfigValuesOf<S extends ConfigSchema> = { [K in keyof S]: S[K] extends ConfigKey<infer T> ? T : never };
 
 const TRUE = new Set(['true', 'yes', 'on', '1']);
 const FALSE = new Set(['false', 'no', 'off', '0']);
@@ -116,11 +118,11 @@ export const cfg = {
 };
 
 /** Parse one section's raw key/values against a schema (plus `enabled`). Unknown keys are errors. */
-export function parseSection(
+export function parseSection<S extends ConfigSchema>(
   section: string,
-  schema: ConfigSchema,
+  schema: S,
   raw: Record<string, string>,
-): ConfigValues {
+): ConfigValuesOf<S> {
   const out: ConfigValues = {};
   for (const [key, spec] of Object.entries(schema)) out[key] = spec.default;
   for (const [key, text] of Object.entries(raw)) {
@@ -135,5 +137,5 @@ export function parseSection(
       throw new ConfigError(section, key, (e as Error).message);
     }
   }
-  return out;
+  return out as ConfigValuesOf<S>;
 }

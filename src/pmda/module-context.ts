@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import type { Logger } from 'pino';
 import { indom as makeIndom } from '../pcp/types';
-import { parseSection, type ConfigValues } from './config-schema';
+import { parseSection, type ConfigSchema, type ConfigValues, type ConfigValuesOf } from './config-schema';
 import { InstanceDomain } from './indom';
 import type { ModuleContext, ModulePaths, ModuleSpec } from './module';
 
@@ -28,8 +28,13 @@ export interface ContextOptions {
   persist?: boolean;
 }
 
-export function makeModuleContext(spec: ModuleSpec, opts: ContextOptions, state = new ModuleState()): ModuleContext {
-  const config = opts.config ?? parseSection(spec.name, spec.config, opts.raw ?? {});
+export function makeModuleContext<S extends ConfigSchema>(
+  spec: ModuleSpec<S>,
+  opts: ContextOptions,
+  state = new ModuleState(),
+): ModuleContext<ConfigValuesOf<S>> {
+  // Values given by a caller (tests) are trusted to match the schema; the runtime parses.
+  const config = (opts.config as ConfigValuesOf<S> | undefined) ?? parseSection(spec.name, spec.config, opts.raw ?? {});
   const log = opts.log.child({ module: spec.name });
   for (const d of spec.indoms) {
     const id = makeIndom(opts.domain, d.serial);

@@ -3,10 +3,10 @@
 // The tables are static so that tools/gen-meta.ts can write pmns and help without running anything.
 import type { Logger } from 'pino';
 import type { EventArray, PmSem, PmType, Units } from '../pcp/types';
-import type { ConfigSchema, ConfigValues } from './config-schema';
+import type { ConfigSchema, ConfigValues, ConfigValuesOf } from './config-schema';
 import type { InstanceDomain } from './indom';
 
-export type { ConfigSchema, ConfigValues } from './config-schema';
+export type { ConfigSchema, ConfigValues, ConfigValuesOf } from './config-schema';
 
 export interface MetricSpec {
   /** Full PCP name, e.g. 'bcc.runq.latency'. A name that is a leaf may not also be a node. */
@@ -63,10 +63,11 @@ export interface ModulePaths {
   stateDir: string;
 }
 
-export interface ModuleContext {
+export interface ModuleContext<C = ConfigValues> {
   domain: number;
   log: Logger;
-  config: ConfigValues;
+  /** The module's section, parsed and typed by its schema. */
+  config: C;
   paths: ModulePaths;
   status: ModuleStatus;
   /** The module's instance domain by serial (stable, persisted ids). */
@@ -89,7 +90,7 @@ export interface ModuleInstance {
   stop(): Promise<void>;
 }
 
-export interface ModuleSpec {
+export interface ModuleSpec<S extends ConfigSchema = ConfigSchema> {
   /** Config section name and `bcc_module` label value, e.g. 'runqlat'. */
   name: string;
   /** pmdabcc cluster number (pmdabcc-pmids.txt). */
@@ -99,13 +100,22 @@ export interface ModuleSpec {
   metrics: MetricSpec[];
   indoms: IndomSpec[];
   /** Keys beyond `enabled`, which every module has. */
-  config: ConfigSchema;
-  create(ctx: ModuleContext): ModuleInstance;
+  config: S;
+  // Method syntax on purpose: a ModuleSpec<{…}> is then usable where a ModuleSpec is expected.
+  create(ctx: ModuleContext<ConfigValuesOf<S>>): ModuleInstance;
+}
+
+/** Declare a module with its config schema's types flowing into create()'s ctx.config. */
+export function defineModule<S extends ConfigSchema>(spec: ModuleSpec<S>): ModuleSpec<S> {
+  return spec;
 }
 
 /** A kernel feature the module needs is missing here; the message says which. */
 export class ModuleUnavailable extends Error {
   override name = 'ModuleUnavailable';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
 }
 
 /** Common unit values. */
