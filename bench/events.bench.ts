@@ -43,7 +43,7 @@ const RING = 16 << 20;
 /** Records put in the ring before a drain is timed (a 16 MiB ring holds 524 287 of 32 bytes). */
 const FILL = 400_000;
 const DRAIN_ROUNDS = 5;
-const OBJ = path.join(BPF_DIR, 'evbench.bpf.o');
+const OBJ = path.join(BPF_DIR, 'fixtures', 'evbench.bpf.o');
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'evbench-'));
 function build(name: string): string {

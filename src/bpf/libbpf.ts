@@ -9,6 +9,17 @@ export type NativePtr = Ptr;
 const lib = koffi.load('libbpf.so.1');
 const libc = koffi.load('libc.so.6');
 
+function optionalFunc(l: koffi.IKoffiLib, decl: string): unknown {
+  try {
+    return l.func(decl);
+  } catch {
+    return undefined;
+  }
+}
+
+/** ring_buffer_sample_fn (only the callback ring reader of the benchmarks uses it). */
+export const SampleFn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
+
 /** libbpf_print_fn_t. va_list decays to a pointer in a parameter list (x86_64 and arm64 ABIs). */
 export const PrintFn = koffi.proto('int libbpf_print_fn(int level, void *fmt, void *ap)');
 
@@ -64,6 +75,14 @@ export const L = {
     retprobe: boolean,
     func: string,
   ) => Ptr,
+  ring_buffer__new: lib.func('void *ring_buffer__new(int map_fd, ring_buffer_sample_fn *cb, void *ctx, void *opts)') as (
+    fd: number,
+    cb: unknown,
+    ctx: null,
+    opts: null,
+  ) => Ptr,
+  ring_buffer__consume: lib.func('int ring_buffer__consume(void *rb)') as (rb: Ptr) => number,
+  ring_buffer__free: lib.func('void ring_buffer__free(void *rb)') as (rb: Ptr) => void,
   bpf_link__destroy: lib.func('int bpf_link__destroy(void *link)') as (link: Ptr) => number,
 
   bpf_map__name: lib.func('const char *bpf_map__name(void *map)') as (map: Ptr) => string,
@@ -148,6 +167,19 @@ export const C = {
     flags: number,
     data: null,
   ) => number,
+  mmap: libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)') as (
+    addr: null,
+    len: number,
+    prot: number,
+    flags: number,
+    fd: number,
+    off: number,
+  ) => Ptr,
+  munmap: libc.func('int munmap(void *addr, size_t length)') as (addr: Ptr, len: number) => number,
+  sysconf: libc.func('long sysconf(int name)') as (name: number) => number,
+  clock_gettime: libc.func('int clock_gettime(int clk, void *ts)') as (clk: number, ts: Buffer) => number,
+  /** glibc only; absent (undefined) on a libc without it (musl). */
+  malloc_trim: optionalFunc(libc, 'int malloc_trim(size_t pad)') as ((pad: number) => number) | undefined,
   /** syscall(2) is variadic: extra arguments are passed as (type, value) pairs. */
   syscall: libc.func('long syscall(long number, ...)') as (n: number, ...typedArgs: unknown[]) => number,
 };

@@ -3,20 +3,11 @@
 // walks the mapped ring in JS); it is kept so bench/events.bench.ts can measure the difference
 // on the same producer, which is why the agent reads rings the way it does.
 import { BpfError } from './errors';
-import { koffi, lastErrno, type NativePtr } from './libbpf';
+import { L, SampleFn, koffi, lastErrno, type NativePtr } from './libbpf';
 import type { BpfMap } from './map';
 import type { RecordSink } from './ringbuf';
 
-const lib = koffi.load('libbpf.so.1');
-const SampleFn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *data, size_t size)');
-const ringBufferNew = lib.func('void *ring_buffer__new(int map_fd, ring_buffer_sample_fn *cb, void *ctx, void *opts)') as (
-  fd: number,
-  cb: unknown,
-  ctx: null,
-  opts: null,
-) => NativePtr;
-const ringBufferConsume = lib.func('int ring_buffer__consume(void *rb)') as (rb: NativePtr) => number;
-const ringBufferFree = lib.func('void ring_buffer__free(void *rb)') as (rb: NativePtr) => void;
+const { ring_buffer__new: ringBufferNew, ring_buffer__consume: ringBufferConsume, ring_buffer__free: ringBufferFree } = L;
 
 export class CallbackRingReader {
   private rb: NativePtr;

@@ -10,21 +10,10 @@
 // still contiguous. Each record is an 8-byte header {u32 len | BUSY | DISCARD, u32 pg_off}
 // followed by len bytes, the whole rounded up to 8.
 import { BpfError } from './errors';
-import { koffi, lastErrno } from './libbpf';
+import { C, koffi, lastErrno } from './libbpf';
 import type { BpfMap } from './map';
 
-const libc = koffi.load('libc.so.6');
-const mmap = libc.func('void *mmap(void *addr, size_t length, int prot, int flags, int fd, int64_t offset)') as (
-  addr: null,
-  len: number,
-  prot: number,
-  flags: number,
-  fd: number,
-  off: number,
-) => unknown;
-const munmap = libc.func('int munmap(void *addr, size_t length)') as (addr: unknown, len: number) => number;
-const sysconf = libc.func('long sysconf(int name)') as (name: number) => number;
-const clockGettime = libc.func('int clock_gettime(int clk, void *ts)') as (clk: number, ts: Buffer) => number;
+const { mmap, munmap, sysconf, clock_gettime: clockGettime } = C;
 
 const PROT_READ = 1;
 const PROT_WRITE = 2;

@@ -8,7 +8,8 @@ import { PM_ERR, PM_SEM, PM_TYPE } from '../pcp/types';
 import type { ConfigKey } from '../pmda/config-schema';
 import { cfg } from '../pmda/config-schema';
 import { ModuleUnavailable, UNITS, type MetricSpec, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
-import { CountBuffers, TopNTable, cString, onlyVariant, selectTop, u64Number } from './shared/topn';
+import { cString, u64Number } from './shared/bytes';
+import { CountBuffers, TopNTable, onlyVariant, selectTop } from './shared/topn';
 
 const CLUSTER = 10;
 const INDOM = 10;

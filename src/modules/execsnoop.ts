@@ -7,7 +7,8 @@ import { PAGE_SIZE, ringSize } from '../bpf/ringbuf';
 import { PM_ERR, PM_SEM, PM_TYPE, pmid, type EventParam } from '../pcp/types';
 import { cfg } from '../pmda/config-schema';
 import { ModuleUnavailable, UNITS, type ClientRef, type MetricSpec, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
-import { EventStream, cString } from './shared/event-stream';
+import { cString } from './shared/bytes';
+import { EventStream } from './shared/event-stream';
 import { redact, redactKey, type RedactRule } from './shared/redact';
 
 const CLUSTER = 8;

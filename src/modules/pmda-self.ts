@@ -1,7 +1,7 @@
 // bcc.pmda.*: the agent's own health, in a cluster pmdabcc never used (100). Users and the
 // dashboard read here which modules run, which failed and why, which attach variant is live,
 // and how many events were lost.
-import { PM_IN_NULL, PM_SEM, PM_TYPE } from '../pcp/types';
+import { PM_ERR, PM_IN_NULL, PM_SEM, PM_TYPE } from '../pcp/types';
 import type { ModuleState } from '../pmda/module-context';
 import { UNITS, type ModuleSpec } from '../pmda/module';
 
@@ -118,7 +118,7 @@ export function selfModule(info: SelfInfo): ModuleSpec {
             case 5:
               return [{ inst: PM_IN_NULL, value: info.configErrors.join('; ') }];
             default:
-              return [];
+              return PM_ERR.PMID;
           }
         },
       };

@@ -7,9 +7,10 @@ import { PAGE_SIZE, ringSize } from '../bpf/ringbuf';
 import { PM_ERR, PM_SEM, PM_TYPE, pmid, type EventParam } from '../pcp/types';
 import { cfg, type ConfigKey } from '../pmda/config-schema';
 import { ModuleUnavailable, UNITS, type ClientRef, type MetricSpec, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
-import { EventStream, cString } from './shared/event-stream';
+import { cString } from './shared/bytes';
+import { EventStream } from './shared/event-stream';
 import { TaskFilter, processKey, processRefreshKey } from './shared/filter';
-import { formatAddress } from './tcptop';
+import { formatAddress } from './shared/bytes';
 
 const CLUSTER = 3;
 const INDOM = 3;

@@ -15,7 +15,7 @@ import { PM_ERR, PM_SEM, PM_TYPE } from '../pcp/types';
 import { cfg } from '../pmda/config-schema';
 import type { InstanceDomain } from '../pmda/indom';
 import { ModuleUnavailable, UNITS, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
-import { formatAddress } from './tcptop';
+import { formatAddress } from './shared/bytes';
 
 const CLUSTER = 9;
 const INDOM = 9;

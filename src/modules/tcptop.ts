@@ -1,14 +1,14 @@
 // tcptop → bcc.proc.io.net.tcptop.* (pmdabcc cluster 12): TCP connections that moved the most
 // bytes in the last interval, one row per (process, local address:port, remote address:port),
 // the top conn_count rows by rx + tx. IPv4 and IPv6. Kernel side: bpf/tcptop.bpf.c.
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { NoVariantError, kernelFeatures, loadWithVariants, type Hook, type Loaded } from '../bpf';
 import { PM_ERR, PM_SEM, PM_TYPE } from '../pcp/types';
 import { cfg } from '../pmda/config-schema';
 import { ModuleUnavailable, UNITS, type MetricSpec, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
 import { TaskFilter, filterConfig } from './shared/filter';
-import { CountBuffers, TopNTable, cString, onlyVariant, selectTop, u64Number } from './shared/topn';
+import { cString, formatAddress, u64Number } from './shared/bytes';
+import { CountBuffers, TopNTable, onlyVariant, selectTop } from './shared/topn';
 
 const CLUSTER = 12;
 const INDOM = 12;
@@ -27,7 +27,6 @@ const V_RX = 0;
 const V_TX = 8;
 const V_COMM = 16;
 
-const AF_INET = 2;
 
 export interface ConnRow {
   pid: number;
@@ -40,15 +39,7 @@ export interface ConnRow {
   tx: bigint;
 }
 
-/** An address as the kernel keeps it (network order) in the usual text form: dotted IPv4,
- *  RFC 5952 IPv6 (inet_ntop's, e.g. "::1", "::ffff:127.0.0.1"). */
-export function formatAddress(family: number, buf: Buffer, off: number): string {
-  if (family === AF_INET) return `${buf[off]}.${buf[off + 1]}.${buf[off + 2]}.${buf[off + 3]}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(buf.readUInt16BE(off + i).toString(16));
-  // SocketAddress stores the address binary and prints it back through inet_ntop.
-  return new net.SocketAddress({ address: groups.join(':'), family: 'ipv6' }).address;
-}
+export { formatAddress } from './shared/bytes';
 
 /** The best `limit` connections of one interval, most bytes (rx + tx) first. */
 export function rankConnections(keys: Buffer, values: Buffer, count: number, limit: number): ConnRow[] {

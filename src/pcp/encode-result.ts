@@ -116,40 +116,64 @@ const fitsI64 = (x: unknown): boolean =>
 const fitsU64 = (x: unknown): boolean =>
   typeof x === 'bigint' ? x >= 0n && x <= U64_MAX : typeof x === 'number' && Number.isInteger(x) && x >= 0 && x < 2 ** 64;
 
+/** Unpadded payload bytes of a value of an event parameter type; -1 for an unsupported type. */
+function payloadBytes(type: number, v: unknown): number {
+  switch (type) {
+    case PM_TYPE.I32:
+    case PM_TYPE.U32:
+    case PM_TYPE.FLOAT:
+      return 4;
+    case PM_TYPE.I64:
+    case PM_TYPE.U64:
+    case PM_TYPE.DOUBLE:
+      return 8;
+    case PM_TYPE.STRING:
+      return typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : 0;
+    case PM_TYPE.AGGREGATE:
+      return v instanceof Uint8Array ? v.length : 0;
+    default:
+      return -1;
+  }
+}
+
+/** Bytes one event parameter takes on the wire (header + padded value), without validating it. */
+export function eventParamWireBytes(p: EventParam): number {
+  return 8 + pad4(Math.max(payloadBytes(p.type, p.value), 0));
+}
+
+/** Bytes of one event record's header (timestamp, flags, nparams) on the wire. */
+export function eventRecordHeaderBytes(highres: boolean): number {
+  return highres ? 24 : 16;
+}
+
 /** Payload bytes of one event parameter's value (unpadded); validates it completely. */
 function paramBytes(p: EventParam, inst: number): number {
   const v = p.value;
+  const n = payloadBytes(p.type, v);
+  if (n < 0) throw new InvalidValue(inst, `event parameter ${p.pmid} has unsupported type ${typeName(p.type)}`);
   let ok: boolean;
-  let n: number;
   switch (p.type) {
     case PM_TYPE.I32:
-      [ok, n] = [fitsI32(v), 4];
+      ok = fitsI32(v);
       break;
     case PM_TYPE.U32:
-      [ok, n] = [fitsU32(v), 4];
+      ok = fitsU32(v);
       break;
     case PM_TYPE.I64:
-      [ok, n] = [fitsI64(v), 8];
+      ok = fitsI64(v);
       break;
     case PM_TYPE.U64:
-      [ok, n] = [fitsU64(v), 8];
+      ok = fitsU64(v);
       break;
     case PM_TYPE.FLOAT:
-      [ok, n] = [typeof v === 'number', 4];
-      break;
     case PM_TYPE.DOUBLE:
-      [ok, n] = [typeof v === 'number', 8];
+      ok = typeof v === 'number';
       break;
     case PM_TYPE.STRING:
       ok = typeof v === 'string';
-      n = ok ? Buffer.byteLength(v as string, 'utf8') : 0;
-      break;
-    case PM_TYPE.AGGREGATE:
-      ok = v instanceof Uint8Array;
-      n = ok ? (v as Uint8Array).length : 0;
       break;
     default:
-      throw new InvalidValue(inst, `event parameter ${p.pmid} has unsupported type ${typeName(p.type)}`);
+      ok = v instanceof Uint8Array;
   }
   if (!ok) throw new InvalidValue(inst, `event parameter ${p.pmid} value ${show(v)} cannot be sent as PM_TYPE_${typeName(p.type)}`);
   if (!fitsU32(p.pmid)) throw new InvalidValue(inst, `event parameter pmid ${show(p.pmid)} is not a 32-bit id`);
@@ -160,7 +184,7 @@ function paramBytes(p: EventParam, inst: number): number {
 /** Event array payload size: nrecords word + records; validates every field written later. */
 function eventArrayBytes(ea: EventArray, inst: number): number {
   let n = 4;
-  const hdr = ea.highres ? 24 : 16;
+  const hdr = eventRecordHeaderBytes(ea.highres);
   const fitsTime = ea.highres ? fitsI64 : fitsI32;
   ea.records.forEach((rec, k) => {
     if (!fitsTime(rec.sec) || !fitsTime(rec.frac)) {

@@ -10,7 +10,7 @@ import { MetricTable } from './metric-table';
 import type { ClientRef, FetchResult, ModuleInstance, ModulePaths, ModuleSpec } from './module';
 import { ModuleUnavailable } from './module';
 import { makeModuleContext, ModuleState } from './module-context';
-import { InstanceProfile } from './profile';
+import { InstanceProfile } from './instance-profile';
 import { selfModule } from '../modules/pmda-self';
 
 const ENOTSUP = -95;

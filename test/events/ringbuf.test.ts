@@ -1,4 +1,4 @@
-// The mmap ring-buffer reader against the real kernel, fed by bpf/evbench.bpf.c: each getppid()
+// The mmap ring-buffer reader against the real kernel, fed by test/bpf/fixtures/evbench.bpf.c: each getppid()
 // of this process makes one record (evbench_getppid: 24 bytes with a sequence number;
 // evbench_varlen: 12..112 bytes whose payload repeats the sequence's low byte).
 import * as path from 'node:path';
@@ -8,7 +8,7 @@ import { BpfObject } from '../../src/bpf';
 import { DropCounter, monotonicNs, monotonicToEpochNs, PAGE_SIZE, RingBufferReader, ringSize } from '../../src/bpf/ringbuf';
 import { RingPoller } from '../../src/bpf/ringbuf-poller';
 
-const OBJ = path.resolve(__dirname, '../../bpf/.output/evbench.bpf.o');
+const OBJ = path.resolve(__dirname, '../../bpf/.output/fixtures/evbench.bpf.o');
 const getppid = koffi.load('libc.so.6').func('int getppid(void)') as () => number;
 
 function produce(n: number): void {

@@ -9,7 +9,8 @@
 // gets a MISSED record saying how many events it lost, then the ones still held. A client's
 // first fetch registers it and returns no records: its stream starts there. While no client
 // reads the metric, nothing is kept (and the parameters are never built).
-import { PM_EVENT_FLAG, PM_TYPE, type EventArray, type EventParam, type EventRecord } from '../../pcp/types';
+import { eventParamWireBytes, eventRecordHeaderBytes } from '../../pcp/encode-result';
+import { PM_EVENT_FLAG, type EventArray, type EventParam, type EventRecord } from '../../pcp/types';
 import type { ClientRef } from '../../pmda/module';
 
 export interface EventQueueOptions {
@@ -31,27 +32,7 @@ interface Cursor {
   next: number;
 }
 
-const pad4 = (n: number): number => (n + 3) & ~3;
-
-/** Encoded size of one parameter (header + padded value). */
-function paramSize(p: EventParam): number {
-  switch (p.type) {
-    case PM_TYPE.I32:
-    case PM_TYPE.U32:
-    case PM_TYPE.FLOAT:
-      return 12;
-    case PM_TYPE.I64:
-    case PM_TYPE.U64:
-    case PM_TYPE.DOUBLE:
-      return 16;
-    case PM_TYPE.STRING:
-      return 8 + pad4(Buffer.byteLength(p.value as string, 'utf8'));
-    default:
-      return 8 + pad4((p.value as Buffer).length);
-  }
-}
-
-const HIGHRES_RECORD_HEADER = 24;
+const HIGHRES_RECORD_HEADER = eventRecordHeaderBytes(true);
 
 export class EventQueue {
   readonly capacity: number;
@@ -94,7 +75,7 @@ export class EventQueue {
     }
     const ps = params();
     let bytes = HIGHRES_RECORD_HEADER;
-    for (const p of ps) bytes += paramSize(p);
+    for (const p of ps) bytes += eventParamWireBytes(p);
     const record: EventRecord = {
       sec: epochNs / 1_000_000_000n,
       frac: epochNs % 1_000_000_000n,

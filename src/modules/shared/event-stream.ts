@@ -120,8 +120,3 @@ export class EventStream<T> {
   }
 }
 
-/** A NUL-terminated string in a fixed-size field. */
-export function cString(buf: Buffer, off: number, size: number): string {
-  const end = buf.indexOf(0, off);
-  return buf.toString('utf8', off, end < 0 || end > off + size ? off + size : end);
-}

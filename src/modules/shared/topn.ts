@@ -120,16 +120,8 @@ export function onlyVariant(hooks: Hook[], variant: string): Hook[] {
   }));
 }
 
-/** A u64 field as a double: exact below 2^53 (byte and nanosecond counts of one interval are). */
-export function u64Number(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
-}
-
-/** A NUL-padded char[len] (a task comm) as a string. */
-export function cString(buf: Buffer, off: number, len: number): string {
-  const end = buf.indexOf(0, off);
-  return buf.toString('utf8', off, end < 0 || end > off + len ? off + len : end);
-}
+export { cString, u64Number } from './bytes';
+import { u64Number } from './bytes';
 
 export interface TopNOptions<Row> {
   /** Seconds between refreshes; 0 = at every fetch. */

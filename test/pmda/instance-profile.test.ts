@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { InstanceProfile } from '../../src/pmda/profile';
+import { InstanceProfile } from '../../src/pmda/instance-profile';
 
 describe('InstanceProfile', () => {
   it('includes everything by default and applies the last profile received', () => {
