@@ -138,7 +138,7 @@ async function refreshCost(): Promise<string[]> {
   for (const [spec, items] of [
     [runqlat, [0]],
     [ext4dist, [0, 1, 2, 3]],
-  ] as const) {
+  ] as [ModuleSpec, number[]][]) {
     const ctx = ctxFor(spec);
     const m = spec.create(ctx) as HistogramTool;
     await m.start();
@@ -166,7 +166,7 @@ async function startTimes(): Promise<string[]> {
   const lines: string[] = [];
   let allWall = 0;
   let allCpu = 0;
-  for (const spec of [runqlat, biolatency, ext4dist, xfsdist, zfsdist]) {
+  for (const spec of [runqlat, biolatency, ext4dist, xfsdist, zfsdist] as ModuleSpec[]) {
     const wall: number[] = [];
     const cpu: number[] = [];
     let outcome = 'ok';

@@ -7,6 +7,7 @@
  *                    (device, start sector), which is unique among requests in flight.
  * Besides the all-disk histogram, hist_dev counts the same samples per disk (key: dev, slot). */
 #include "common.bpf.h"
+#include "core_fixes.bpf.h"
 
 /* Measure from block_rq_insert (scheduler queue time included) instead of block_rq_issue. */
 const volatile bool targ_queued = false;
@@ -59,20 +60,12 @@ struct {
 
 #define MINORBITS 20
 
-/* rq->rq_disk before 5.17 (the disk is reached through the queue since). */
-struct request___pre517 {
-	struct gendisk *rq_disk;
-} __attribute__((preserve_access_index));
-
 static __always_inline __u32 rq_dev(__u64 rqp)
 {
 	struct request *rq = (struct request *)rqp;
 	struct gendisk *disk;
 
-	if (bpf_core_field_exists(((struct request___pre517 *)rq)->rq_disk))
-		disk = BPF_CORE_READ((struct request___pre517 *)rq, rq_disk);
-	else
-		disk = BPF_CORE_READ(rq, q, disk);
+	disk = request_disk(rq);
 	if (!disk)
 		return 0;
 	return ((__u32)BPF_CORE_READ(disk, major) << MINORBITS) | (__u32)BPF_CORE_READ(disk, first_minor);

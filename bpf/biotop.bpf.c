@@ -13,6 +13,7 @@
  * which is what the request's sector still is at done (the kernel advances it only while data
  * remains). */
 #include "topn.bpf.h"
+#include "core_fixes.bpf.h"
 
 struct io_key {
 	__u32 pid;
@@ -125,10 +126,6 @@ static __always_inline void on_done(struct req_key *k)
 
 /* ---- struct request variants -------------------------------------------------------- */
 
-struct request___old {
-	struct gendisk *rq_disk;
-} __attribute__((preserve_access_index));
-
 static __always_inline void rq_key(struct req_key *k, struct request *rq)
 {
 	k->a = (__u64)(unsigned long)rq;
@@ -141,11 +138,7 @@ static __always_inline void rq_issue(struct request *rq)
 	struct gendisk *disk;
 	__u32 op = BPF_CORE_READ(rq, cmd_flags) & OP_MASK;
 
-	/* The queue owns the disk since 5.16; before that the request pointed at it itself. */
-	if (bpf_core_field_exists(rq->q->disk))
-		disk = BPF_CORE_READ(rq, q, disk);
-	else
-		disk = BPF_CORE_READ((struct request___old *)rq, rq_disk);
+	disk = request_disk(rq);
 	rq_key(&k, rq);
 	on_issue(&k, BPF_CORE_READ(rq, __data_len), op == REQ_OP_READ ? 0 : op == REQ_OP_WRITE ? 1 : 2,
 		 BPF_CORE_READ(disk, major),

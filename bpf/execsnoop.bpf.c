@@ -3,7 +3,7 @@
 // (the caller's argv is gone once the new image runs), emitted at syscall exit with the result.
 // Every pending record starts from zeroes and carries the exact byte count of its arguments,
 // so a record can never show bytes left over from another process's command line.
-#include "common.bpf.h"
+#include "events.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -44,29 +44,9 @@ struct {
 	__type(value, struct exec_event);
 } execs SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
-} events SEC(".maps");
-
-/* Records lost in the kernel: ring full, or no room for a pending exec. Per CPU. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} drops SEC(".maps");
 
 static const struct exec_event empty_event = {};
 
-static __always_inline void count_drop(void)
-{
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&drops, &zero);
-
-	if (n)
-		__sync_fetch_and_add(n, 1);
-}
 
 /* Append one argument; false when the buffer cannot hold another one. */
 static __always_inline bool append_arg(struct exec_event *e, const char *p, int i)

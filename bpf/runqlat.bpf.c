@@ -6,6 +6,7 @@
  *   raw_tp     - the same arguments through CO-RE probe reads (kernels without tp_btf);
  *   tracepoint - classic tracefs events, which only carry PIDs. */
 #include "common.bpf.h"
+#include "core_fixes.bpf.h"
 #include "filter.bpf.h"
 
 #define TASK_RUNNING 0
@@ -34,26 +35,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pending);
 } pending SEC(".maps");
-
-/* task->__state since 5.14, task->state before. */
-struct task_struct___pre514 {
-	volatile long state;
-} __attribute__((preserve_access_index));
-
-static __always_inline long task_state(struct task_struct *t)
-{
-	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
-	return BPF_CORE_READ((struct task_struct___pre514 *)t, state);
-}
-
-/* tp_btf: the same with direct (verifier-checked) loads instead of probe-read helper calls. */
-static __always_inline long task_state_btf(struct task_struct *t)
-{
-	if (bpf_core_field_exists(t->__state))
-		return t->__state;
-	return ((struct task_struct___pre514 *)t)->state;
-}
 
 static __always_inline void enqueue_at(__u32 tid, __u64 ts)
 {

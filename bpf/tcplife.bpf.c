@@ -7,12 +7,11 @@
 // The `process` filter (filter.bpf.h) applies to the session's owner, not to the task that
 // happens to run at TCP_CLOSE.
 #include "filter.bpf.h"
-#include <bpf/bpf_endian.h>
+#include "events.bpf.h"
+#include "sock.bpf.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
-#define AF_INET 2
-#define AF_INET6 10
 #define IPPROTO_TCP 6
 #define MAX_PORTS 16
 
@@ -36,6 +35,7 @@ struct tcplife_event {
 	__u8 daddr[16];
 	char comm[16];
 };
+RECORD_TYPE(struct tcplife_event, tcplife);
 
 struct ident {
 	__u32 pid;
@@ -59,17 +59,6 @@ struct {
 	__type(value, struct ident);
 } whoami SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 18);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u64);
-} drops SEC(".maps");
 
 static __always_inline bool port_listed(__u16 port, const volatile __u16 *list, __u32 n)
 {
@@ -89,8 +78,7 @@ static __always_inline int handle(struct sock *sk, int newstate)
 	struct ident me = {}, *who;
 	struct tcplife_event *e;
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	__u32 zero = 0, pid;
-	__u64 *lost;
+	__u32 pid;
 
 	protocol = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
 	if (protocol != IPPROTO_TCP)
@@ -116,8 +104,8 @@ static __always_inline int handle(struct sock *sk, int newstate)
 		return 0;
 	}
 	/* skc_num is already 0 here (port released); inet_sport survives until the socket is freed. */
-	lport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
-	dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	lport = sock_lport(sk);
+	dport = sock_dport(sk);
 	if ((n_lports && !port_listed(lport, lports, n_lports)) ||
 	    (n_dports && !port_listed(dport, dports, n_dports)))
 		goto done;
@@ -126,13 +114,9 @@ static __always_inline int handle(struct sock *sk, int newstate)
 	if (!pass_tgid(pid))
 		goto done;
 
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		lost = bpf_map_lookup_elem(&drops, &zero);
-		if (lost)
-			__sync_fetch_and_add(lost, 1);
+	e = event_reserve(sizeof(*e));
+	if (!e)
 		goto done;
-	}
 	e->ts_ns = now;
 	e->span_us = (now - *tsp) / 1000;
 	e->rx_b = BPF_CORE_READ(tp, bytes_received);
@@ -141,15 +125,7 @@ static __always_inline int handle(struct sock *sk, int newstate)
 	e->lport = lport;
 	e->dport = dport;
 	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
-	__builtin_memset(e->saddr, 0, sizeof(e->saddr));
-	__builtin_memset(e->daddr, 0, sizeof(e->daddr));
-	if (family == AF_INET) {
-		BPF_CORE_READ_INTO((__u32 *)e->saddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)e->daddr, sk, __sk_common.skc_daddr);
-	} else {
-		bpf_core_read(e->saddr, sizeof(e->saddr), &sk->__sk_common.skc_v6_rcv_saddr);
-		bpf_core_read(e->daddr, sizeof(e->daddr), &sk->__sk_common.skc_v6_daddr);
-	}
+	sock_addrs(sk, e->saddr, e->daddr);
 	e->pid = pid;
 	if (who)
 		__builtin_memcpy(e->comm, who->comm, sizeof(e->comm));

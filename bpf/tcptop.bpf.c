@@ -10,10 +10,8 @@
  * with the running total (bcc issue #5352), so the receive side here is tcp_recvmsg's return. */
 #include "topn.bpf.h"
 #include "filter.bpf.h"
-#include <bpf/bpf_endian.h>
+#include "sock.bpf.h"
 
-#define AF_INET 2
-#define AF_INET6 10
 #define MSG_PEEK 2
 #define S_IFMT 0170000
 #define S_IFSOCK 0140000
@@ -46,22 +44,13 @@ static __always_inline void count(struct sock *sk, long bytes, bool tx)
 
 	if (bytes <= 0 || !sk || !pass_filter())
 		return;
-	family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family == AF_INET) {
-		key.laddr[0] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		key.daddr[0] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-	} else if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&key.laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
-		BPF_CORE_READ_INTO(&key.daddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
-	} else {
+	family = sock_addrs(sk, key.laddr, key.daddr);
+	if (!family)
 		return;
-	}
 	key.pid = bpf_get_current_pid_tgid() >> 32;
 	key.family = family;
-	/* inet_sport, not skc_num: skc_num is already 0 once the port is released at close, which
-	 * would split a connection's last bytes into a second row (bpf-feasibility.md pitfalls). */
-	key.lport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
-	key.dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	key.lport = sock_lport(sk);
+	key.dport = sock_dport(sk);
 
 	map = topn_active_map();
 	v = bpf_map_lookup_elem(map, &key);

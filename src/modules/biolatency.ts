@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { kernelFeatures, needBtfTracepoints, needTracepoints, type Hook } from '../bpf';
 import { PM_SEM, PM_TYPE } from '../pcp/types';
 import { cfg } from '../pmda/config-schema';
-import { UNITS, type FetchResult, type ModuleContext, type ModuleSpec } from '../pmda/module';
+import { UNITS, defineModule, type FetchResult, type ModuleContext } from '../pmda/module';
 import { HISTOGRAM_UNITS_HELP, KeyedLog2Histograms } from './shared/histogram';
 import { HistogramTool, type HistogramToolOptions } from './shared/histogram-module';
 
@@ -43,8 +43,8 @@ class Biolatency extends HistogramTool {
     super(mctx, opts);
   }
 
-  override async start(): Promise<void> {
-    await super.start();
+  protected override open(): void {
+    super.open();
     if (!this.perDevice) return;
     const map = this.object!.map('hist_dev');
     if (this.perDev) this.perDev.rebind(map);
@@ -60,6 +60,7 @@ class Biolatency extends HistogramTool {
       };
       this.perDev = new KeyedLog2Histograms(map, this.mctx.indom(DEV_INDOM), nameOf, 'disk');
     }
+    this.closer.add('per-disk reader', this.perDev, (h) => h.rebind(null));
   }
 
   override refresh(): void {
@@ -70,11 +71,6 @@ class Biolatency extends HistogramTool {
   override fetch(item: number): FetchResult {
     if (item === 1) return this.perDevice ? (this.perDev?.values() ?? []) : [];
     return super.fetch(item);
-  }
-
-  override async stop(): Promise<void> {
-    this.perDev?.rebind(null);
-    await super.stop();
   }
 }
 
@@ -93,7 +89,7 @@ export function biolatencyHooks(queued: boolean): Hook[] {
   ];
 }
 
-export const biolatency: ModuleSpec = {
+export const biolatency = defineModule({
   name: 'biolatency',
   cluster: CLUSTER,
   defaultEnabled: true,
@@ -156,9 +152,9 @@ export const biolatency: ModuleSpec = {
     per_device: cfg.bool(true, 'Also count each disk separately (bcc.disk.dev.latency); costs one more map update per I/O.'),
   },
   create(ctx) {
-    const queued = ctx.config.queued as boolean;
+    const queued = ctx.config.queued;
     ctx.log.info(queued ? 'including OS queued time in I/O time' : 'excluding OS queued time from I/O time');
-    const perDevice = ctx.config.per_device as boolean;
+    const perDevice = ctx.config.per_device;
     return new Biolatency(ctx, {
       object: 'biolatency.bpf.o',
       hooks: biolatencyHooks(queued),
@@ -175,4 +171,4 @@ export const biolatency: ModuleSpec = {
         }),
     }, perDevice);
   },
-};
+});

@@ -2,14 +2,16 @@
 // interval, one row per (process, disk, direction), the top process_count rows by `sort`.
 // Kernel side: bpf/biotop.bpf.c. Shape: shared/topn.ts.
 import * as fs from 'node:fs';
-import * as path from 'node:path';
-import { NoVariantError, kernelFeatures, loadWithVariants, type Hook, type Loaded } from '../bpf';
-import { PM_ERR, PM_SEM, PM_TYPE } from '../pcp/types';
+import { kernelFeatures, needKprobes, type Hook } from '../bpf';
+import { PM_TYPE } from '../pcp/types';
 import type { ConfigKey } from '../pmda/config-schema';
 import { cfg } from '../pmda/config-schema';
-import { ModuleUnavailable, UNITS, type MetricSpec, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
+import { UNITS } from '../pmda/module';
+import type { Field } from './shared/fields';
 import { cString, u64Number } from './shared/bytes';
-import { CountBuffers, TopNTable, onlyVariant, selectTop } from './shared/topn';
+import { variantKey } from './shared/tool';
+import { selectTop } from './shared/topn';
+import { defineTopNTool } from './shared/topn-tool';
 
 const CLUSTER = 10;
 const INDOM = 10;
@@ -186,11 +188,7 @@ export function biotopHooks(): Hook[] {
     const miss = blockTypedefs.filter((t) => !kernelFeatures.hasBtfType(`btf_trace_${t}`, 'typedef'));
     return miss.length ? `kernel BTF lacks tracepoints ${miss.join(', ')} (before 6.5)` : true;
   };
-  const kprobes = (fns: string[]) => () => {
-    if (!kernelFeatures.kprobesAvailable()) return 'kprobes are not available (no kprobe PMU or kprobe_events)';
-    const miss = fns.filter((f) => !kernelFeatures.hasKsym(f));
-    return miss.length ? `kernel has no symbol ${miss.join(', ')}` : true;
-  };
+  const kprobes = (fns: string[]) => needKprobes(...fns);
   const tracepoints = (events: string[]) => () => {
     const miss = events.filter((e) => !kernelFeatures.hasTracepoint('block', e));
     return miss.length ? `no tracepoint block:${miss.join(', block:')}` : true;
@@ -228,113 +226,77 @@ export function biotopHooks(): Hook[] {
 
 export const BIOTOP_VARIANTS = biotopHooks()[0]!.variants.map((v) => v.name);
 
-function metric(item: number, leaf: string, type: MetricSpec['type'], units: MetricSpec['units'], oneline: string, help: string): MetricSpec {
-  return { name: PREFIX + leaf, item, type, sem: PM_SEM.INSTANT, units, indom: INDOM, oneline, help };
-}
-
 const ROW_HELP = 'Instance "N" is rank N of the last interval (see the module\'s sort option); unfilled ranks have no value.\n';
 
-export const biotop: ModuleSpec = {
+const field = (item: number, f: Omit<Field<IoRow>, 'item'>): Field<IoRow> => ({ item, ...f });
+
+export const biotop = defineTopNTool({
   name: 'biotop',
   cluster: CLUSTER,
   // Three short programs per block I/O: cheap next to the I/O itself.
   defaultEnabled: true,
-  indoms: [
-    {
-      serial: INDOM,
-      oneline: 'top block I/O (process, disk, direction) rows of the last interval, in rank order',
-      help:
-        'Instances "0".."process_count-1": rank 0 is the row with the most bytes by default (option sort).\n' +
-        'A row is one process (pid, comm) doing I/O to one disk in one direction during the last interval.\n',
-    },
-  ],
-  metrics: [
-    metric(0, 'pid', PM_TYPE.U32, UNITS.none, 'process id that submitted the I/O', 'Process (thread group) id of the task that submitted the I/O; 0 when it was not seen (include_residual).\n' + ROW_HELP),
-    metric(1, 'comm', PM_TYPE.STRING, UNITS.none, 'command of the submitting task', "The submitting task's command name (the thread's comm, as ps shows).\n" + ROW_HELP),
-    metric(2, 'direction', PM_TYPE.STRING, UNITS.none, 'I/O direction: R (read) or W (write)', 'R for reads, W for writes. Flushes, discards and write-zeroes move no data and are not counted.\n' + ROW_HELP),
-    metric(3, 'major', PM_TYPE.U32, UNITS.none, 'disk major number', 'Major device number of the disk (whole disk, not the partition).\n' + ROW_HELP),
-    metric(4, 'minor', PM_TYPE.U32, UNITS.none, 'disk minor number', 'Minor device number of the disk (its first minor).\n' + ROW_HELP),
-    metric(5, 'disk', PM_TYPE.STRING, UNITS.none, 'disk name', 'Disk name as /proc/diskstats lists it ("?" when it does not).\n' + ROW_HELP),
-    metric(6, 'io', PM_TYPE.U32, UNITS.none, 'number of I/Os completed in the last interval', 'Completed I/O requests of this row in the last interval.\n' + ROW_HELP),
-    metric(7, 'bytes', PM_TYPE.U64, UNITS.byte, 'bytes transferred in the last interval', 'Bytes of the completed requests of this row in the last interval.\n' + ROW_HELP),
-    metric(8, 'duration', PM_TYPE.U32, UNITS.usec, 'average I/O time in the last interval', 'Average time from issue to the device until completion, in microseconds, over the I/Os of this row.\n' + ROW_HELP),
+  prefix: PREFIX,
+  indom: {
+    serial: INDOM,
+    oneline: 'top block I/O (process, disk, direction) rows of the last interval, in rank order',
+    help:
+      'Instances "0".."process_count-1": rank 0 is the row with the most bytes by default (option sort).\n' +
+      'A row is one process (pid, comm) doing I/O to one disk in one direction during the last interval.\n',
+  },
+  rowHelp: ROW_HELP,
+  fields: [
+    field(0, {
+      leaf: 'pid',
+      type: PM_TYPE.U32,
+      oneline: 'process id that submitted the I/O',
+      help: 'Process (thread group) id of the task that submitted the I/O; 0 when it was not seen (include_residual).\n',
+      get: (r) => r.pid,
+    }),
+    field(1, { leaf: 'comm', type: PM_TYPE.STRING, oneline: 'command of the submitting task', help: "The submitting task's command name (the thread's comm, as ps shows).\n", get: (r) => r.comm }),
+    field(2, {
+      leaf: 'direction',
+      type: PM_TYPE.STRING,
+      oneline: 'I/O direction: R (read) or W (write)',
+      help: 'R for reads, W for writes. Flushes, discards and write-zeroes move no data and are not counted.\n',
+      get: (r) => r.direction,
+    }),
+    field(3, { leaf: 'major', type: PM_TYPE.U32, oneline: 'disk major number', help: 'Major device number of the disk (whole disk, not the partition).\n', get: (r) => r.major }),
+    field(4, { leaf: 'minor', type: PM_TYPE.U32, oneline: 'disk minor number', help: 'Minor device number of the disk (its first minor).\n', get: (r) => r.minor }),
+    field(5, { leaf: 'disk', type: PM_TYPE.STRING, oneline: 'disk name', help: 'Disk name as /proc/diskstats lists it ("?" when it does not).\n', get: (r) => r.disk }),
+    field(6, { leaf: 'io', type: PM_TYPE.U32, oneline: 'number of I/Os completed in the last interval', help: 'Completed I/O requests of this row in the last interval.\n', get: (r) => r.io }),
+    field(7, {
+      leaf: 'bytes',
+      type: PM_TYPE.U64,
+      units: UNITS.byte,
+      oneline: 'bytes transferred in the last interval',
+      help: 'Bytes of the completed requests of this row in the last interval.\n',
+      get: (r) => r.bytes,
+    }),
+    field(8, {
+      leaf: 'duration',
+      type: PM_TYPE.U32,
+      units: UNITS.usec,
+      oneline: 'average I/O time in the last interval',
+      help: 'Average time from issue to the device until completion, in microseconds, over the I/Os of this row.\n',
+      get: (r) => r.duration,
+    }),
   ],
   config: {
     interval: cfg.int(1, { min: 0, max: 86400 }, 'Seconds per interval; 0 computes the rows at each fetch (they then cover the time since the previous fetch).'),
     process_count: cfg.int(20, { min: 1, max: 1000 }, 'Number of rows (instances "0".."process_count-1").'),
     sort: sortKey,
     include_residual: cfg.bool(false, 'Also show I/O whose submitting process was not seen (pid 0).'),
-    variant: cfg.enumOf('auto', ['auto', ...BIOTOP_VARIANTS], 'Attach variant: auto picks the best this kernel supports; naming one forces it (diagnosis).'),
+    variant: variantKey(BIOTOP_VARIANTS),
   },
-  create: (ctx) => new Biotop(ctx),
-};
-
-type Getter = (r: IoRow) => number | bigint | string;
-const GETTERS: Getter[] = [
-  (r) => r.pid,
-  (r) => r.comm,
-  (r) => r.direction,
-  (r) => r.major,
-  (r) => r.minor,
-  (r) => r.disk,
-  (r) => r.io,
-  (r) => r.bytes,
-  (r) => r.duration,
-];
-
-class Biotop implements ModuleInstance {
-  private loaded: Loaded | null = null;
-  private buffers: CountBuffers | null = null;
-  private readonly table: TopNTable<IoRow>;
-  private readonly disks = new DiskNames();
-
-  constructor(private readonly ctx: ModuleContext) {
-    const c = ctx.config;
-    const opts: RankOptions = { sort: c.sort as SortSpec, includeResidual: c.include_residual as boolean, disks: this.disks };
-    this.table = new TopNTable<IoRow>({
-      interval: c.interval as number,
-      limit: c.process_count as number,
-      indom: ctx.indom(INDOM),
-      log: ctx.log,
-      collect: (limit) => {
-        const b = this.buffers;
-        if (!b) return [];
-        const batch = b.drain();
-        const lost = b.takeDropped();
-        if (lost) ctx.status.addLost(lost);
-        return rankIo(batch.keys, batch.values, batch.count, limit, opts);
-      },
-    });
-  }
-
-  async start(): Promise<void> {
-    const file = path.join(this.ctx.paths.bpfDir, 'biotop.bpf.o');
-    const hooks = onlyVariant(biotopHooks(), this.ctx.config.variant as string);
-    try {
-      this.loaded = loadWithVariants(file, hooks, () => {}, this.ctx.log);
-    } catch (e) {
-      if (e instanceof NoVariantError) throw new ModuleUnavailable(e.message);
-      throw e;
-    }
-    this.buffers = new CountBuffers(this.loaded.obj);
-    this.ctx.status.setVariant(this.loaded.chosen.block!);
-    this.table.start();
-  }
-
-  refresh(): void {
-    this.table.beforeFetch();
-  }
-
-  fetch(item: number) {
-    const get = GETTERS[item];
-    if (!get) return PM_ERR.PMID;
-    return this.table.values(get);
-  }
-
-  async stop(): Promise<void> {
-    this.table.stop();
-    this.buffers = null;
-    this.loaded?.obj.close();
-    this.loaded = null;
-  }
-}
+  sizes: (c) => ({ interval: c.interval, limit: c.process_count }),
+  object: 'biotop.bpf.o',
+  hooks: biotopHooks,
+  layouts: [
+    { struct: 'io_key', size: KEY_SIZE, fields: { pid: K_PID, major: K_MAJOR, minor: K_MINOR, write: K_WRITE, comm: { offset: K_COMM, size: 16 } } },
+    { struct: 'io_val', size: VAL_SIZE, fields: { bytes: V_BYTES, ns: V_NS, io: V_IO } },
+  ],
+  ranker(c) {
+    const opts: RankOptions = { sort: c.sort, includeResidual: c.include_residual, disks: new DiskNames() };
+    return (b, limit) => rankIo(b.keys, b.values, b.count, limit, opts);
+  },
+});

@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import { kernelFeatures, type BpfObject, type Hook, type Variant } from '../bpf';
 import { PM_SEM, PM_TYPE } from '../pcp/types';
 import type { ConfigKey } from '../pmda/config-schema';
-import { ModuleUnavailable, UNITS, type MetricSpec, type ModuleSpec } from '../pmda/module';
+import { ModuleUnavailable, UNITS, defineModule, type MetricSpec } from '../pmda/module';
 import { filterConfig } from './shared/filter';
 import { HISTOGRAM_UNITS_HELP } from './shared/histogram';
 import { HistogramTool } from './shared/histogram-module';
@@ -165,8 +165,8 @@ function metrics(t: FsTarget): MetricSpec[] {
   }));
 }
 
-function spec(t: FsTarget): ModuleSpec {
-  return {
+function spec(t: FsTarget) {
+  return defineModule({
     name: t.module,
     cluster: t.cluster,
     defaultEnabled: true,
@@ -181,7 +181,7 @@ function spec(t: FsTarget): ModuleSpec {
     ],
     config: { ...filterConfig(), ops: opsKey },
     create(ctx) {
-      const ops = ctx.config.ops as Op[];
+      const ops = ctx.config.ops;
       const hooks = ops.map((op) => opHook(t, op));
       return new HistogramTool(ctx, {
         object: 'fsdist.bpf.o',
@@ -197,7 +197,7 @@ function spec(t: FsTarget): ModuleSpec {
         },
       });
     },
-  };
+  });
 }
 
 /** The file system must exist in this kernel (built in or module loaded). */

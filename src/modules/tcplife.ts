@@ -1,20 +1,15 @@
 // tcplife → bcc.proc.io.net.tcp.* (pmdabcc cluster 3): the last session_count TCP sessions that
 // closed, with their bytes, span and owner, every session through the event-record metric,
 // and the sessions the kernel lost. IPv4 and IPv6. Kernel side: bpf/tcplife.bpf.c.
-import * as path from 'node:path';
-import { NoVariantError, kernelFeatures, loadWithVariants, type Hook, type Loaded } from '../bpf';
-import { PAGE_SIZE, ringSize } from '../bpf/ringbuf';
-import { PM_ERR, PM_SEM, PM_TYPE, pmid, type EventParam } from '../pcp/types';
+import { kernelFeatures, needKprobes, type Hook } from '../bpf';
+import { PM_TYPE } from '../pcp/types';
 import { cfg, type ConfigKey } from '../pmda/config-schema';
-import { ModuleUnavailable, UNITS, type ClientRef, type MetricSpec, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
-import { cString } from './shared/bytes';
-import { EventStream } from './shared/event-stream';
-import { TaskFilter, processKey, processRefreshKey } from './shared/filter';
-import { formatAddress } from './shared/bytes';
+import { UNITS } from '../pmda/module';
+import { cString, formatAddress, type TcpConnection } from './shared/bytes';
+import { defineEventTool, type EventField } from './shared/event-tool';
+import { processKey, processRefreshKey } from './shared/filter';
+import { variantKey } from './shared/tool';
 
-const CLUSTER = 3;
-const INDOM = 3;
-const PREFIX = 'bcc.proc.io.net.tcp.';
 /** bpf/tcplife.bpf.c MAX_PORTS */
 const MAX_PORTS = 16;
 
@@ -32,21 +27,12 @@ const E_DADDR = 64;
 const E_COMM = 80;
 const E_SIZE = 96;
 
-export interface TcpSession {
+export interface TcpSession extends TcpConnection {
   ts: bigint;
-  pid: number;
-  comm: string;
-  laddr: string;
-  lport: number;
-  daddr: string;
-  dport: number;
-  tx: bigint;
-  rx: bigint;
   /** µs, clamped to u32 as pmdabcc's metric type */
   duration: number;
 }
 
-const ITEM = { pid: 0, comm: 1, laddr: 2, lport: 3, daddr: 4, dport: 5, tx: 6, rx: 7, duration: 8, seq: 9, lost: 10, records: 11 } as const;
 
 export function decodeSession(buf: Buffer, off: number, len: number): TcpSession {
   if (len < E_SIZE) throw new Error(`tcplife record of ${len} bytes, expected ${E_SIZE}`);
@@ -79,91 +65,82 @@ function portsKey(which: string): ConfigKey<number[]> {
   };
 }
 
-function metric(
-  item: number,
-  leaf: string,
-  type: MetricSpec['type'],
-  sem: MetricSpec['sem'],
-  units: MetricSpec['units'],
-  oneline: string,
-  help: string,
-  indom: number | null = INDOM,
-): MetricSpec {
-  return { name: PREFIX + leaf, item, type, sem, units, indom, oneline, help };
-}
-
 const SLOT_HELP =
   'Instance "0" is the session that closed last, "1" the one before, up to session_count-1; slots not filled yet have no value. ' +
   'Use bcc.proc.io.net.tcp.seq to tell new sessions from ones already seen, and bcc.proc.io.net.tcp.records to get every session.\n';
 
 export const TCPLIFE_VARIANTS = ['tp_btf', 'tracepoint', 'kprobe'] as const;
 
-export const tcplife: ModuleSpec = {
+const fields: EventField<TcpSession>[] = [
+  { leaf: 'pid', item: 0, type: PM_TYPE.U32, oneline: 'PID', help: 'Process that opened the session (connect) or closed it passively; else the task running when it closed.\n', get: (s) => s.pid },
+  { leaf: 'comm', item: 1, type: PM_TYPE.STRING, oneline: 'command', help: 'Command name of that process.\n', get: (s) => s.comm },
+  { leaf: 'laddr', item: 2, type: PM_TYPE.STRING, oneline: 'local address', help: 'Local IPv4 or IPv6 address.\n', get: (s) => s.laddr },
+  { leaf: 'lport', item: 3, type: PM_TYPE.U32, oneline: 'local port', help: 'Local TCP port.\n', get: (s) => s.lport },
+  { leaf: 'daddr', item: 4, type: PM_TYPE.STRING, oneline: 'destination address', help: 'Remote IPv4 or IPv6 address.\n', get: (s) => s.daddr },
+  { leaf: 'dport', item: 5, type: PM_TYPE.U32, oneline: 'destination port', help: 'Remote TCP port.\n', get: (s) => s.dport },
+  {
+    leaf: 'tx',
+    item: 6,
+    type: PM_TYPE.U64,
+    units: UNITS.byte,
+    oneline: 'transmitted data',
+    help: 'Bytes sent and acknowledged (tcp_sock bytes_acked, which counts the FIN as one byte, as BCC tcplife).\n',
+    get: (s) => s.tx,
+  },
+  {
+    leaf: 'rx',
+    item: 7,
+    type: PM_TYPE.U64,
+    units: UNITS.byte,
+    oneline: 'received data',
+    help: 'Bytes received (tcp_sock bytes_received, which counts the FIN as one byte, as BCC tcplife).\n',
+    get: (s) => s.rx,
+  },
+  {
+    leaf: 'duration',
+    item: 8,
+    type: PM_TYPE.U32,
+    units: UNITS.usec,
+    oneline: 'duration of the TCP session (from TCP_ESTABLISHED/TCP_SYN_* until TCP_CLOSE)',
+    help: 'Microseconds from the last state before FIN_WAIT1 (normally ESTABLISHED) to TCP_CLOSE. A u32 as in pmdabcc: sessions longer than about 71 minutes show 4294967295.\n',
+    get: (s) => s.duration,
+  },
+];
+
+export const tcplife = defineEventTool({
   name: 'tcplife',
-  cluster: CLUSTER,
+  cluster: 3,
   // One tracepoint per TCP state change: cheap, but not needed on every host.
   defaultEnabled: true,
-  indoms: [
-    {
-      serial: INDOM,
-      oneline: 'the most recently closed TCP sessions, "0" the newest',
-      help: 'Fixed instances "0".."session_count-1": slot 0 holds the TCP session that closed last, slot 1 the previous one, and so on.\n',
-    },
-  ],
-  metrics: [
-    metric(ITEM.pid, 'pid', PM_TYPE.U32, PM_SEM.INSTANT, UNITS.none, 'PID', 'Process that opened the session (connect) or closed it passively; else the task running when it closed.\n' + SLOT_HELP),
-    metric(ITEM.comm, 'comm', PM_TYPE.STRING, PM_SEM.INSTANT, UNITS.none, 'command', 'Command name of that process.\n' + SLOT_HELP),
-    metric(ITEM.laddr, 'laddr', PM_TYPE.STRING, PM_SEM.INSTANT, UNITS.none, 'local address', 'Local IPv4 or IPv6 address.\n' + SLOT_HELP),
-    metric(ITEM.lport, 'lport', PM_TYPE.U32, PM_SEM.INSTANT, UNITS.none, 'local port', 'Local TCP port.\n' + SLOT_HELP),
-    metric(ITEM.daddr, 'daddr', PM_TYPE.STRING, PM_SEM.INSTANT, UNITS.none, 'destination address', 'Remote IPv4 or IPv6 address.\n' + SLOT_HELP),
-    metric(ITEM.dport, 'dport', PM_TYPE.U32, PM_SEM.INSTANT, UNITS.none, 'destination port', 'Remote TCP port.\n' + SLOT_HELP),
-    metric(ITEM.tx, 'tx', PM_TYPE.U64, PM_SEM.INSTANT, UNITS.byte, 'transmitted data', 'Bytes sent and acknowledged (tcp_sock bytes_acked, which counts the FIN as one byte, as BCC tcplife).\n' + SLOT_HELP),
-    metric(ITEM.rx, 'rx', PM_TYPE.U64, PM_SEM.INSTANT, UNITS.byte, 'received data', 'Bytes received (tcp_sock bytes_received, which counts the FIN as one byte, as BCC tcplife).\n' + SLOT_HELP),
-    metric(
-      ITEM.duration,
-      'duration',
-      PM_TYPE.U32,
-      PM_SEM.INSTANT,
-      UNITS.usec,
-      'duration of the TCP session (from TCP_ESTABLISHED/TCP_SYN_* until TCP_CLOSE)',
-      'Microseconds from the last state before FIN_WAIT1 (normally ESTABLISHED) to TCP_CLOSE. A u32 as in pmdabcc: sessions longer than about 71 minutes show 4294967295.\n' +
-        SLOT_HELP,
-    ),
-    metric(
-      ITEM.seq,
-      'seq',
-      PM_TYPE.U64,
-      PM_SEM.INSTANT,
-      UNITS.none,
-      'sequence number of the session in each slot',
+  prefix: 'bcc.proc.io.net.tcp.',
+  indom: {
+    serial: 3,
+    oneline: 'the most recently closed TCP sessions, "0" the newest',
+    help: 'Fixed instances "0".."session_count-1": slot 0 holds the TCP session that closed last, slot 1 the previous one, and so on.\n',
+  },
+  slotHelp: SLOT_HELP,
+  fields,
+  seq: {
+    item: 9,
+    oneline: 'sequence number of the session in each slot',
+    help:
       'Sessions reported by this module are numbered from 1 in the order they closed (after the process and port filters). ' +
-        'A slot whose seq did not change since the last sample holds the same session; the newest seq minus the previous newest is how many sessions closed in between.\n' +
-        SLOT_HELP,
-    ),
-    metric(
-      ITEM.lost,
-      'lost',
-      PM_TYPE.U64,
-      PM_SEM.COUNTER,
-      UNITS.count,
-      'sessions the kernel could not report',
-      'Sessions dropped in the kernel because the ring buffer was full (raise buffer_page_count). Counted since the agent started.\n',
-      null,
-    ),
-    metric(
-      ITEM.records,
-      'records',
-      PM_TYPE.HIGHRES_EVENT,
-      PM_SEM.INSTANT,
-      UNITS.none,
-      'every TCP session closed since this client last fetched this metric',
+      'A slot whose seq did not change since the last sample holds the same session; the newest seq minus the previous newest is how many sessions closed in between.\n',
+  },
+  lost: {
+    item: 10,
+    oneline: 'sessions the kernel could not report',
+    help: 'Sessions dropped in the kernel because the ring buffer was full (raise buffer_page_count). Counted since the agent started.\n',
+  },
+  records: {
+    item: 11,
+    oneline: 'every TCP session closed since this client last fetched this metric',
+    help:
       'Event records, one per session, time-stamped when it closed, with parameters bcc.proc.io.net.tcp.{pid,comm,laddr,lport,daddr,dport,tx,rx,duration,seq}. ' +
-        "Each client gets each session once: a client's first fetch starts its stream (no records), each later fetch returns the sessions since its previous one. " +
-        'At most queue_size sessions are held for a client that fetches rarely; beyond that it gets a "missed" record with the count. ' +
-        'pmlogger archives of this metric hold every session; read them with pmevent or pmdumplog.\n',
-      null,
-    ),
-  ],
+      "Each client gets each session once: a client's first fetch starts its stream (no records), each later fetch returns the sessions since its previous one. " +
+      'At most queue_size sessions are held for a client that fetches rarely; beyond that it gets a "missed" record with the count. ' +
+      'pmlogger archives of this metric hold every session; read them with pmevent or pmdumplog.\n',
+  },
   config: {
     process: processKey(),
     process_refresh: processRefreshKey(),
@@ -173,12 +150,41 @@ export const tcplife: ModuleSpec = {
     buffer_page_count: cfg.int(64, { min: 1, max: 262144 }, 'Kernel ring buffer size in pages; rounded up to a power of two. Sessions beyond it between two drains are lost (see lost).'),
     queue_size: cfg.int(10000, { min: 1, max: 1000000 }, 'Most sessions held for one client of bcc.proc.io.net.tcp.records between two of its fetches.'),
     poll_interval: cfg.int(100, { min: 1, max: 10000 }, 'Longest time in milliseconds between two drains of the kernel ring buffer (shorter while it fills up).'),
-    variant: cfg.enumOf('auto', ['auto', ...TCPLIFE_VARIANTS], 'Attach variant: auto picks the best this kernel supports; naming one forces it (diagnosis).'),
+    variant: variantKey(TCPLIFE_VARIANTS),
   },
-  create: (ctx) => new Tcplife(ctx),
-};
+  sizes: (c) => ({ ring: c.session_count, queue: c.queue_size, pollIntervalMs: c.poll_interval, bufferPages: c.buffer_page_count }),
+  object: 'tcplife.bpf.o',
+  hooks: () => tcplifeHooks(),
+  filter: true,
+  layouts: [
+    {
+      struct: 'tcplife_event',
+      size: E_SIZE,
+      fields: {
+        ts_ns: E_TS,
+        span_us: E_SPAN,
+        rx_b: E_RX,
+        tx_b: E_TX,
+        pid: E_PID,
+        family: E_FAMILY,
+        lport: E_LPORT,
+        dport: E_DPORT,
+        saddr: { offset: E_SADDR, size: 16 },
+        daddr: { offset: E_DADDR, size: 16 },
+        comm: { offset: E_COMM, size: 16 },
+      },
+    },
+  ],
+  configure(obj, c) {
+    const lports = portList(c.lport);
+    const dports = portList(c.dport);
+    obj.setRodata({ lports: lports.list, n_lports: lports.n, dports: dports.list, n_dports: dports.n });
+  },
+  decode: (buf, off, len) => decodeSession(buf, off, len),
+  monotonicNs: (s) => s.ts,
+});
 
-export function tcplifeHooks(variant = 'auto'): Hook[] {
+export function tcplifeHooks(): Hook[] {
   const all = [
     {
       name: 'tp_btf',
@@ -193,11 +199,10 @@ export function tcplifeHooks(variant = 'auto'): Hook[] {
     {
       name: 'kprobe',
       programs: ['tcplife_kprobe'],
-      available: () =>
-        !kernelFeatures.kprobesAvailable() ? 'kprobes are not available (no kprobe PMU or kprobe_events)' : kernelFeatures.hasKsym('tcp_set_state') || 'kernel has no symbol tcp_set_state',
+      available: needKprobes('tcp_set_state'),
     },
   ];
-  return [{ name: 'inet_sock_set_state', variants: variant === 'auto' ? all : all.filter((v) => v.name === variant) }];
+  return [{ name: 'inet_sock_set_state', variants: all }];
 }
 
 function portList(ports: number[]): { list: Buffer; n: number } {
@@ -206,112 +211,3 @@ function portList(ports: number[]): { list: Buffer; n: number } {
   return { list, n: ports.length };
 }
 
-class Tcplife implements ModuleInstance {
-  private loaded: Loaded | null = null;
-  private readonly stream: EventStream<TcpSession>;
-  private readonly filter: TaskFilter;
-
-  constructor(private readonly ctx: ModuleContext) {
-    const c = ctx.config;
-    const id = (item: number) => pmid(ctx.domain, CLUSTER, item);
-    this.filter = TaskFilter.fromConfig(c, ctx.log);
-    this.stream = new EventStream<TcpSession>(ctx, {
-      ring: c.session_count as number,
-      indom: ctx.indom(INDOM),
-      queue: c.queue_size as number,
-      pollIntervalMs: c.poll_interval as number,
-      decode: decodeSession,
-      monotonicNs: (s) => s.ts,
-      params: (s, seq): EventParam[] => [
-        { pmid: id(ITEM.pid), type: PM_TYPE.U32, value: s.pid },
-        { pmid: id(ITEM.comm), type: PM_TYPE.STRING, value: s.comm },
-        { pmid: id(ITEM.laddr), type: PM_TYPE.STRING, value: s.laddr },
-        { pmid: id(ITEM.lport), type: PM_TYPE.U32, value: s.lport },
-        { pmid: id(ITEM.daddr), type: PM_TYPE.STRING, value: s.daddr },
-        { pmid: id(ITEM.dport), type: PM_TYPE.U32, value: s.dport },
-        { pmid: id(ITEM.tx), type: PM_TYPE.U64, value: s.tx },
-        { pmid: id(ITEM.rx), type: PM_TYPE.U64, value: s.rx },
-        { pmid: id(ITEM.duration), type: PM_TYPE.U32, value: s.duration },
-        { pmid: id(ITEM.seq), type: PM_TYPE.U64, value: seq },
-      ],
-    });
-  }
-
-  async start(): Promise<void> {
-    const c = this.ctx.config;
-    const lports = portList(c.lport as number[]);
-    const dports = portList(c.dport as number[]);
-    const file = path.join(this.ctx.paths.bpfDir, 'tcplife.bpf.o');
-    try {
-      this.loaded = loadWithVariants(
-        file,
-        tcplifeHooks(c.variant as string),
-        (obj) => {
-          obj.setRodata({ lports: lports.list, n_lports: lports.n, dports: dports.list, n_dports: dports.n });
-          obj.setMapMaxEntries('events', ringSize((c.buffer_page_count as number) * PAGE_SIZE));
-          this.filter.configure(obj);
-        },
-        this.ctx.log,
-      );
-    } catch (e) {
-      if (e instanceof NoVariantError) throw new ModuleUnavailable(e.message);
-      throw e;
-    }
-    try {
-      this.filter.start(this.loaded.obj);
-      this.stream.attach(this.loaded.obj);
-    } catch (e) {
-      this.filter.stop();
-      this.loaded.obj.close();
-      this.loaded = null;
-      throw e;
-    }
-    this.ctx.status.setVariant(this.loaded.chosen.inet_sock_set_state!);
-  }
-
-  refresh(): void {
-    this.stream.refresh();
-  }
-
-  fetch(item: number, client: ClientRef) {
-    switch (item) {
-      case ITEM.pid:
-        return this.stream.values((s) => s.pid);
-      case ITEM.comm:
-        return this.stream.values((s) => s.comm);
-      case ITEM.laddr:
-        return this.stream.values((s) => s.laddr);
-      case ITEM.lport:
-        return this.stream.values((s) => s.lport);
-      case ITEM.daddr:
-        return this.stream.values((s) => s.daddr);
-      case ITEM.dport:
-        return this.stream.values((s) => s.dport);
-      case ITEM.tx:
-        return this.stream.values((s) => s.tx);
-      case ITEM.rx:
-        return this.stream.values((s) => s.rx);
-      case ITEM.duration:
-        return this.stream.values((s) => s.duration);
-      case ITEM.seq:
-        return this.stream.seqValues();
-      case ITEM.lost:
-        return this.stream.lostValue();
-      case ITEM.records:
-        return this.stream.records(client);
-      default:
-        return PM_ERR.PMID;
-    }
-  }
-
-  clientClosed(slot: number): void {
-    this.stream.clientClosed(slot);
-  }
-
-  async stop(): Promise<void> {
-    this.filter.stop();
-    this.stream.stop();
-    this.loaded?.obj.close();
-    this.loaded = null;
-  }
-}

@@ -8,14 +8,14 @@
 // leaves keeps its instance id (ids are never given to another flow), and if it retransmits
 // again it comes back under that id with its count continued, so the counter never goes back.
 // Kernel side: bpf/tcpretrans.bpf.c counts into a hash map; each refresh reads it in one batch.
-import * as path from 'node:path';
-import { NoVariantError, kernelFeatures, loadWithVariants, type BpfMap, type Hook, type Loaded } from '../bpf';
+import { kernelFeatures, needKprobes, type BpfMap, type Hook } from '../bpf';
 import { DropCounter } from '../bpf/ringbuf';
 import { PM_ERR, PM_SEM, PM_TYPE } from '../pcp/types';
-import { cfg } from '../pmda/config-schema';
+import { cfg, type ConfigValuesOf } from '../pmda/config-schema';
 import type { InstanceDomain } from '../pmda/indom';
-import { ModuleUnavailable, UNITS, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
+import { UNITS, defineModule, type ModuleContext } from '../pmda/module';
 import { formatAddress } from './shared/bytes';
+import { ToolInstance, variantKey } from './shared/tool';
 
 const CLUSTER = 9;
 const INDOM = 9;
@@ -118,7 +118,15 @@ export class FlowTable {
 
 export const TCPRETRANS_VARIANTS = ['tp_btf', 'tracepoint', 'kprobe'] as const;
 
-export const tcpretrans: ModuleSpec = {
+const config = {
+  include_tlp: cfg.bool(false, 'Also count tail loss probes. Needs a kprobe on tcp_send_loss_probe (no tracepoint exists); where kprobes are unavailable the module runs without it and says so in its status.'),
+  flow_count: cfg.int(20, { min: 1, max: 100000 }, 'Most flows exported (instances): the ones that retransmitted most recently.'),
+  flow_idle: cfg.int(600, { min: 0, max: 86400 * 7 }, 'Seconds without a retransmit after which a flow leaves the instance set (0: only flow_count limits it).'),
+  buffer_page_count: cfg.int(64, { min: 1, max: 262144 }, 'Accepted for pmdabcc compatibility; unused (counts are read from a map, not a buffer).'),
+  variant: variantKey(TCPRETRANS_VARIANTS),
+};
+
+export const tcpretrans = defineModule({
   name: 'tcpretrans',
   cluster: CLUSTER,
   // Fires only on retransmits: next to no cost.
@@ -146,21 +154,11 @@ export const tcpretrans: ModuleSpec = {
         'with include_tlp, tail loss probes too). A flow that leaves the instance set and comes back continues its count.\n',
     },
   ],
-  config: {
-    include_tlp: cfg.bool(false, 'Also count tail loss probes. Needs a kprobe on tcp_send_loss_probe (no tracepoint exists); where kprobes are unavailable the module runs without it and says so in its status.'),
-    flow_count: cfg.int(20, { min: 1, max: 100000 }, 'Most flows exported (instances): the ones that retransmitted most recently.'),
-    flow_idle: cfg.int(600, { min: 0, max: 86400 * 7 }, 'Seconds without a retransmit after which a flow leaves the instance set (0: only flow_count limits it).'),
-    buffer_page_count: cfg.int(64, { min: 1, max: 262144 }, 'Accepted for pmdabcc compatibility; unused (counts are read from a map, not a buffer).'),
-    variant: cfg.enumOf('auto', ['auto', ...TCPRETRANS_VARIANTS], 'Attach variant: auto picks the best this kernel supports; naming one forces it (diagnosis).'),
-  },
+  config,
   create: (ctx) => new Tcpretrans(ctx),
-};
+});
 
-function kprobe(fn: string): () => true | string {
-  return () => (!kernelFeatures.kprobesAvailable() ? 'kprobes are not available (no kprobe PMU or kprobe_events)' : kernelFeatures.hasKsym(fn) || `kernel has no symbol ${fn}`);
-}
-
-export function tcpretransHooks(variant = 'auto'): Hook[] {
+export function tcpretransHooks(): Hook[] {
   const all = [
     {
       name: 'tp_btf',
@@ -168,50 +166,51 @@ export function tcpretransHooks(variant = 'auto'): Hook[] {
       available: () => kernelFeatures.hasBtfType('btf_trace_tcp_retransmit_skb', 'typedef') || 'kernel BTF has no tracepoint tcp_retransmit_skb',
     },
     { name: 'tracepoint', programs: ['retrans_tp'], available: () => kernelFeatures.hasTracepoint('tcp', 'tcp_retransmit_skb') || 'no tracepoint tcp:tcp_retransmit_skb' },
-    { name: 'kprobe', programs: ['retrans_kprobe'], available: kprobe('tcp_retransmit_skb') },
+    { name: 'kprobe', programs: ['retrans_kprobe'], available: needKprobes('tcp_retransmit_skb') },
   ];
-  return [{ name: 'retransmit', variants: variant === 'auto' ? all : all.filter((v) => v.name === variant) }];
+  return [{ name: 'retransmit', variants: all }];
 }
 
-class Tcpretrans implements ModuleInstance {
-  private loaded: Loaded | null = null;
+class Tcpretrans extends ToolInstance<ConfigValuesOf<typeof config>> {
   private map: BpfMap | null = null;
   private drops: DropCounter | null = null;
   private readonly flows: FlowTable;
 
-  constructor(private readonly ctx: ModuleContext) {
-    const c = ctx.config;
-    this.flows = new FlowTable(ctx.indom(INDOM), c.flow_count as number, (c.flow_idle as number) * 1000);
+  constructor(ctx: ModuleContext<ConfigValuesOf<typeof config>>) {
+    super(ctx);
+    this.flows = new FlowTable(ctx.indom(INDOM), ctx.config.flow_count, ctx.config.flow_idle * 1000);
   }
 
-  async start(): Promise<void> {
+  protected open(): void {
     const c = this.ctx.config;
-    const hooks = tcpretransHooks(c.variant as string);
+    const hooks = tcpretransHooks();
     let tlp = 'off';
     if (c.include_tlp) {
-      const why = kprobe('tcp_send_loss_probe')();
+      const why = needKprobes('tcp_send_loss_probe')();
       if (why === true) hooks.push({ name: 'tlp', variants: [{ name: 'kprobe', programs: ['tlp_kprobe'], available: () => true }] });
       else tlp = `unavailable: ${why}`;
     }
-    const file = path.join(this.ctx.paths.bpfDir, 'tcpretrans.bpf.o');
-    try {
-      this.loaded = loadWithVariants(
-        file,
-        hooks,
-        (obj) => {
-          if (!hooks.some((h) => h.name === 'tlp')) obj.setAutoload('tlp_kprobe', false);
+    const loaded = this.load({
+      object: 'tcpretrans.bpf.o',
+      hooks,
+      variant: c.variant,
+      layouts: [
+        {
+          struct: 'flow_key',
+          size: FLOW_KEY_SIZE,
+          fields: { family: K_FAMILY, lport: K_LPORT, dport: K_DPORT, saddr: { offset: K_SADDR, size: 16 }, daddr: { offset: K_DADDR, size: 16 } },
         },
-        this.ctx.log,
-      );
-    } catch (e) {
-      if (e instanceof NoVariantError) throw new ModuleUnavailable(e.message);
-      throw e;
-    }
-    if (this.loaded.chosen.tlp) tlp = 'kprobe';
+      ],
+    });
+    if (loaded.chosen.tlp) tlp = 'kprobe';
     if (c.include_tlp && tlp !== 'kprobe') this.ctx.log.warn({ reason: tlp }, 'include_tlp: tail loss probes cannot be counted on this kernel');
-    this.map = this.loaded.obj.map('retrans');
-    this.drops = new DropCounter(this.loaded.obj.map('drops'));
-    this.ctx.status.setVariant(`${this.loaded.chosen.retransmit}; tlp ${tlp}`);
+    this.map = loaded.obj.map('retrans');
+    this.drops = new DropCounter(loaded.obj.map('drops'));
+    this.closer.add('map reader', this, (t) => {
+      t.map = null;
+      t.drops = null;
+    });
+    this.ctx.status.setVariant(`${loaded.chosen.retransmit}; tlp ${tlp}`);
   }
 
   refresh(): void {
@@ -234,10 +233,4 @@ class Tcpretrans implements ModuleInstance {
     return this.flows.values();
   }
 
-  async stop(): Promise<void> {
-    this.map = null;
-    this.drops = null;
-    this.loaded?.obj.close();
-    this.loaded = null;
-  }
 }

@@ -1,14 +1,16 @@
 // tcptop → bcc.proc.io.net.tcptop.* (pmdabcc cluster 12): TCP connections that moved the most
 // bytes in the last interval, one row per (process, local address:port, remote address:port),
 // the top conn_count rows by rx + tx. IPv4 and IPv6. Kernel side: bpf/tcptop.bpf.c.
-import * as path from 'node:path';
-import { NoVariantError, kernelFeatures, loadWithVariants, type Hook, type Loaded } from '../bpf';
-import { PM_ERR, PM_SEM, PM_TYPE } from '../pcp/types';
+import { kernelFeatures, needKprobes, type Hook } from '../bpf';
+import { PM_TYPE } from '../pcp/types';
 import { cfg } from '../pmda/config-schema';
-import { ModuleUnavailable, UNITS, type MetricSpec, type ModuleContext, type ModuleInstance, type ModuleSpec } from '../pmda/module';
-import { TaskFilter, filterConfig } from './shared/filter';
-import { cString, formatAddress, u64Number } from './shared/bytes';
-import { CountBuffers, TopNTable, onlyVariant, selectTop } from './shared/topn';
+import { UNITS } from '../pmda/module';
+import type { Field } from './shared/fields';
+import { cString, formatAddress, u64Number, type TcpConnection } from './shared/bytes';
+import { filterConfig } from './shared/filter';
+import { variantKey } from './shared/tool';
+import { selectTop } from './shared/topn';
+import { defineTopNTool } from './shared/topn-tool';
 
 const CLUSTER = 12;
 const INDOM = 12;
@@ -28,16 +30,8 @@ const V_TX = 8;
 const V_COMM = 16;
 
 
-export interface ConnRow {
-  pid: number;
-  comm: string;
-  laddr: string;
-  lport: number;
-  daddr: string;
-  dport: number;
-  rx: bigint;
-  tx: bigint;
-}
+/** One row: a process's connection and its bytes in the interval. */
+export type ConnRow = TcpConnection;
 
 export { formatAddress } from './shared/bytes';
 
@@ -93,11 +87,7 @@ export function tcptopHooks(): Hook[] {
         {
           name: 'kprobe',
           programs: ['tcptop_send_kp', 'tcptop_send_krp', 'tcptop_recv_kp', 'tcptop_recv_krp'],
-          available: () => {
-            if (!kernelFeatures.kprobesAvailable()) return 'kprobes are not available (no kprobe PMU or kprobe_events)';
-            const miss = ['tcp_sendmsg', 'tcp_recvmsg'].filter((f) => !kernelFeatures.hasKsym(f));
-            return miss.length ? `kernel has no symbol ${miss.join(', ')}` : true;
-          },
+          available: needKprobes('tcp_sendmsg', 'tcp_recvmsg'),
         },
         { name: 'tp_btf', programs: ['tcptop_send_btf', 'tcptop_recv_btf'], available: sockLength },
         { name: 'raw_tp', programs: ['tcptop_send_raw', 'tcptop_recv_raw'], available: sockLength },
@@ -124,13 +114,11 @@ export function tcptopHooks(): Hook[] {
 
 export const TCPTOP_VARIANTS = tcptopHooks()[0]!.variants.map((v) => v.name);
 
-function metric(item: number, leaf: string, type: MetricSpec['type'], units: MetricSpec['units'], oneline: string, help: string): MetricSpec {
-  return { name: PREFIX + leaf, item, type, sem: PM_SEM.INSTANT, units, indom: INDOM, oneline, help };
-}
-
 const ROW_HELP = 'Instance "N" is rank N of the last interval by bytes received plus sent; unfilled ranks have no value.\n';
 
-export const tcptop: ModuleSpec = {
+const field = (item: number, f: Omit<Field<ConnRow>, 'item'>): Field<ConnRow> => ({ item, ...f });
+
+export const tcptop = defineTopNTool({
   name: 'tcptop',
   cluster: CLUSTER,
   // Runs on every socket send and receive of the host (~0.3 µs each as tp_btf, more as a
@@ -138,92 +126,62 @@ export const tcptop: ModuleSpec = {
   // dashboard this agent exists to feed, has a tcptop panel ("active TCP sessions"), and its
   // installation note asks for tcptop. `[tcptop] enabled = false` turns the cost off.
   defaultEnabled: true,
-  indoms: [
-    {
-      serial: INDOM,
-      oneline: 'top TCP connection rows of the last interval, in rank order',
-      help:
-        'Instances "0".."conn_count-1": rank 0 is the (process, connection) that received plus sent the most\n' +
-        'bytes in the last interval.\n',
-    },
-  ],
-  metrics: [
-    metric(0, 'pid', PM_TYPE.U32, UNITS.none, 'process id', 'Process (thread group) id that sent or received on the connection.\n' + ROW_HELP),
-    metric(1, 'comm', PM_TYPE.STRING, UNITS.none, 'command', "The process's command name, as /proc/PID/comm shows it (read when the process first moved bytes in the interval).\n" + ROW_HELP),
-    metric(2, 'laddr', PM_TYPE.STRING, UNITS.none, 'local address', 'Local IPv4 or IPv6 address of the connection.\n' + ROW_HELP),
-    metric(3, 'lport', PM_TYPE.U32, UNITS.none, 'local port', 'Local TCP port.\n' + ROW_HELP),
-    metric(4, 'daddr', PM_TYPE.STRING, UNITS.none, 'destination address', 'Remote IPv4 or IPv6 address of the connection.\n' + ROW_HELP),
-    metric(5, 'dport', PM_TYPE.U32, UNITS.none, 'destination port', 'Remote TCP port.\n' + ROW_HELP),
-    metric(6, 'rx', PM_TYPE.U64, UNITS.byte, 'bytes received in the last interval', 'Bytes the process received (read from the socket) on the connection in the last interval; MSG_PEEK reads are not counted.\n' + ROW_HELP),
-    metric(7, 'tx', PM_TYPE.U64, UNITS.byte, 'bytes sent in the last interval', 'Bytes the process sent (accepted by the socket) on the connection in the last interval.\n' + ROW_HELP),
+  prefix: PREFIX,
+  indom: {
+    serial: INDOM,
+    oneline: 'top TCP connection rows of the last interval, in rank order',
+    help:
+      'Instances "0".."conn_count-1": rank 0 is the (process, connection) that received plus sent the most\n' +
+      'bytes in the last interval.\n',
+  },
+  rowHelp: ROW_HELP,
+  fields: [
+    field(0, { leaf: 'pid', type: PM_TYPE.U32, oneline: 'process id', help: 'Process (thread group) id that sent or received on the connection.\n', get: (r) => r.pid }),
+    field(1, {
+      leaf: 'comm',
+      type: PM_TYPE.STRING,
+      oneline: 'command',
+      help: "The process's command name, as /proc/PID/comm shows it (read when the process first moved bytes in the interval).\n",
+      get: (r) => r.comm,
+    }),
+    field(2, { leaf: 'laddr', type: PM_TYPE.STRING, oneline: 'local address', help: 'Local IPv4 or IPv6 address of the connection.\n', get: (r) => r.laddr }),
+    field(3, { leaf: 'lport', type: PM_TYPE.U32, oneline: 'local port', help: 'Local TCP port.\n', get: (r) => r.lport }),
+    field(4, { leaf: 'daddr', type: PM_TYPE.STRING, oneline: 'destination address', help: 'Remote IPv4 or IPv6 address of the connection.\n', get: (r) => r.daddr }),
+    field(5, { leaf: 'dport', type: PM_TYPE.U32, oneline: 'destination port', help: 'Remote TCP port.\n', get: (r) => r.dport }),
+    field(6, {
+      leaf: 'rx',
+      type: PM_TYPE.U64,
+      units: UNITS.byte,
+      oneline: 'bytes received in the last interval',
+      help: 'Bytes the process received (read from the socket) on the connection in the last interval; MSG_PEEK reads are not counted.\n',
+      get: (r) => r.rx,
+    }),
+    field(7, {
+      leaf: 'tx',
+      type: PM_TYPE.U64,
+      units: UNITS.byte,
+      oneline: 'bytes sent in the last interval',
+      help: 'Bytes the process sent (accepted by the socket) on the connection in the last interval.\n',
+      get: (r) => r.tx,
+    }),
   ],
   config: {
     interval: cfg.int(1, { min: 0, max: 86400 }, 'Seconds per interval; 0 computes the rows at each fetch (they then cover the time since the previous fetch).'),
     conn_count: cfg.int(20, { min: 1, max: 1000 }, 'Number of rows (instances "0".."conn_count-1").'),
     ...filterConfig(),
-    variant: cfg.enumOf('auto', ['auto', ...TCPTOP_VARIANTS], 'Attach variant: auto picks the best this kernel supports; naming one forces it (diagnosis).'),
+    variant: variantKey(TCPTOP_VARIANTS),
   },
-  create: (ctx) => new Tcptop(ctx),
-};
-
-type Getter = (r: ConnRow) => number | bigint | string;
-const GETTERS: Getter[] = [(r) => r.pid, (r) => r.comm, (r) => r.laddr, (r) => r.lport, (r) => r.daddr, (r) => r.dport, (r) => r.rx, (r) => r.tx];
-
-class Tcptop implements ModuleInstance {
-  private loaded: Loaded | null = null;
-  private buffers: CountBuffers | null = null;
-  private readonly table: TopNTable<ConnRow>;
-  private readonly filter: TaskFilter;
-
-  constructor(private readonly ctx: ModuleContext) {
-    this.filter = TaskFilter.fromConfig(ctx.config, ctx.log);
-    this.table = new TopNTable<ConnRow>({
-      interval: ctx.config.interval as number,
-      limit: ctx.config.conn_count as number,
-      indom: ctx.indom(INDOM),
-      log: ctx.log,
-      collect: (limit) => {
-        const b = this.buffers;
-        if (!b) return [];
-        const batch = b.drain();
-        const lost = b.takeDropped();
-        if (lost) ctx.status.addLost(lost);
-        return rankConnections(batch.keys, batch.values, batch.count, limit);
-      },
-    });
-  }
-
-  async start(): Promise<void> {
-    const file = path.join(this.ctx.paths.bpfDir, 'tcptop.bpf.o');
-    const hooks = onlyVariant(tcptopHooks(), this.ctx.config.variant as string);
-    try {
-      this.loaded = loadWithVariants(file, hooks, (o) => this.filter.configure(o), this.ctx.log);
-    } catch (e) {
-      if (e instanceof NoVariantError) throw new ModuleUnavailable(e.message);
-      throw e;
-    }
-    this.filter.start(this.loaded.obj);
-    this.buffers = new CountBuffers(this.loaded.obj);
-    this.ctx.status.setVariant(this.loaded.chosen.tcp!);
-    if (this.filter.active) this.ctx.log.info({ filter: this.filter.describe() }, 'counting only the filtered tasks');
-    this.table.start();
-  }
-
-  refresh(): void {
-    this.table.beforeFetch();
-  }
-
-  fetch(item: number) {
-    const get = GETTERS[item];
-    if (!get) return PM_ERR.PMID;
-    return this.table.values(get);
-  }
-
-  async stop(): Promise<void> {
-    this.table.stop();
-    this.filter.stop();
-    this.buffers = null;
-    this.loaded?.obj.close();
-    this.loaded = null;
-  }
-}
+  sizes: (c) => ({ interval: c.interval, limit: c.conn_count }),
+  object: 'tcptop.bpf.o',
+  hooks: tcptopHooks,
+  layouts: [
+    {
+      struct: 'conn_key',
+      size: KEY_SIZE,
+      fields: { pid: K_PID, family: K_FAMILY, lport: K_LPORT, dport: K_DPORT, laddr: { offset: K_LADDR, size: 16 }, daddr: { offset: K_DADDR, size: 16 } },
+    },
+    { struct: 'conn_val', size: VAL_SIZE, fields: { rx: V_RX, tx: V_TX, comm: { offset: V_COMM, size: 16 } } },
+  ],
+  filter: true,
+  ranker: () => (b, limit) => rankConnections(b.keys, b.values, b.count, limit),
+});

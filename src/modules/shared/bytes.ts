@@ -25,3 +25,15 @@ export function formatAddress(family: number, buf: Buffer, off: number): string 
   // SocketAddress stores the address binary and prints it back through inet_ntop.
   return new net.SocketAddress({ address: groups.join(':'), family: 'ipv6' }).address;
 }
+
+/** A process's TCP connection as the TCP tools (tcplife, tcptop) report it, with its bytes. */
+export interface TcpConnection {
+  pid: number;
+  comm: string;
+  laddr: string;
+  lport: number;
+  daddr: string;
+  dport: number;
+  rx: bigint;
+  tx: bigint;
+}

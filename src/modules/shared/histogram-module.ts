@@ -1,12 +1,12 @@
 // The life cycle every log2-histogram tool shares (runqlat, biolatency, ext4/xfs/zfsdist):
 // choose variants and load the object, apply the process/cgroup filter, read the `hist` map
 // once per fetch, serve one histogram per metric item from one shared indom, close on stop.
-import * as path from 'node:path';
-import { NoVariantError, loadWithVariants, variantSummary, type BpfObject, type Hook, type Loaded } from '../../bpf';
+import type { BpfObject, Hook, Loaded } from '../../bpf';
 import { PM_ERR } from '../../pcp/types';
-import { ModuleUnavailable, type FetchResult, type ModuleContext, type ModuleInstance } from '../../pmda/module';
+import type { ConfigValues, FetchResult, ModuleContext } from '../../pmda/module';
 import { TaskFilter } from './filter';
 import { Log2Histograms } from './histogram';
+import { ToolInstance } from './tool';
 
 const MISSES_CHECK_MS = 5000;
 
@@ -28,52 +28,51 @@ export interface HistogramToolOptions {
   configure?: (o: BpfObject) => void;
 }
 
-export class HistogramTool implements ModuleInstance {
+export class HistogramTool extends ToolInstance<ConfigValues> {
   private loaded: Loaded | null = null;
-  private filter: TaskFilter | null = null;
   private hist: Log2Histograms | null = null;
   private programs: string[] = [];
   private misses = 0n;
   private missesCheckedAt = 0;
 
   constructor(
-    private readonly ctx: ModuleContext,
+    ctx: ModuleContext<ConfigValues>,
     private readonly opts: HistogramToolOptions,
-  ) {}
+  ) {
+    super(ctx);
+  }
 
-  async start(): Promise<void> {
+  protected open(): void {
     this.opts.precheck?.();
     const filter = this.opts.filter ? TaskFilter.fromConfig(this.ctx.config, this.ctx.log) : null;
-    const file = path.join(this.ctx.paths.bpfDir, this.opts.object);
-    try {
-      this.loaded = loadWithVariants(
-        file,
-        this.opts.hooks,
-        (o) => {
-          // Programs outside the hooks (variants of switched-off operations) stay unloaded.
-          const named = new Set(this.opts.hooks.flatMap((h) => h.variants.flatMap((v) => v.programs)));
-          for (const p of o.programNames()) if (!named.has(p)) o.setAutoload(p, false);
-          filter?.configure(o);
-          this.opts.configure?.(o);
-        },
-        this.ctx.log,
-      );
-    } catch (e) {
-      if (e instanceof NoVariantError) throw new ModuleUnavailable(e.message);
-      throw e;
-    }
-    this.ctx.status.setVariant(variantSummary(this.loaded.chosen));
-    this.programs = this.loaded.obj.loadedPrograms();
+    // Programs outside the hooks (variants of switched-off operations) stay unloaded.
+    const loaded = this.load({
+      object: this.opts.object,
+      hooks: this.opts.hooks,
+      variant: this.ctx.config.variant as string | undefined,
+      configure: (o) => {
+        filter?.configure(o);
+        this.opts.configure?.(o);
+      },
+    });
+    this.loaded = loaded;
+    this.programs = loaded.obj.loadedPrograms();
     this.misses = this.recursionMisses();
     this.missesCheckedAt = Date.now();
-    const map = this.loaded.obj.map('hist');
+    const map = loaded.obj.map('hist');
     if (this.hist) this.hist.rebind(map);
     else this.hist = new Log2Histograms(map, this.ctx.indom(this.opts.indomSerial), this.opts.histograms);
+    // Before the object closes: count the last misses, stop reading the map.
+    this.closer.add('histogram reader', this, (t) => {
+      t.countMisses();
+      t.hist?.rebind(null);
+      t.loaded = null;
+    });
     if (filter?.active) {
-      filter.start(this.loaded.obj);
+      filter.start(loaded.obj);
+      this.closer.add('process filter', filter, (f) => f.stop());
       this.ctx.log.info({ filter: filter.describe() }, 'filter on');
     }
-    this.filter = filter;
   }
 
   refresh(): void {
@@ -117,14 +116,5 @@ export class HistogramTool implements ModuleInstance {
 
   get histograms(): Log2Histograms | null {
     return this.hist;
-  }
-
-  async stop(): Promise<void> {
-    if (this.loaded) this.countMisses();
-    this.filter?.stop();
-    this.filter = null;
-    this.hist?.rebind(null);
-    this.loaded?.obj.close();
-    this.loaded = null;
   }
 }

@@ -9,7 +9,7 @@
 // racing the programs' increments (see the header for why this loses less than draining the
 // live map).
 import type { Logger } from 'pino';
-import type { BatchResult, BpfMap, BpfObject, Hook } from '../../bpf';
+import type { BatchResult, BpfMap, BpfObject } from '../../bpf';
 import type { FetchResult, FetchValue } from '../../pmda/module';
 import type { InstanceDomain } from '../../pmda/indom';
 
@@ -105,19 +105,6 @@ export function selectTop(
     }
   }
   return heap.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
-}
-
-/**
- * The hooks with only the named variant usable (a module's `variant` option), or as they are for
- * 'auto'. The others stay listed, as unavailable, so that the loader still turns their programs'
- * autoload off (it leaves programs of unlisted variants alone, and those may not even load here).
- */
-export function onlyVariant(hooks: Hook[], variant: string): Hook[] {
-  if (variant === 'auto') return hooks;
-  return hooks.map((h) => ({
-    ...h,
-    variants: h.variants.map((v) => (v.name === variant ? v : { ...v, available: () => `not the configured variant (${variant})` })),
-  }));
 }
 
 export { cString, u64Number } from './bytes';
