@@ -5,66 +5,11 @@ import { kernelFeatures, type Hook } from '../bpf';
 import { PM_TYPE } from '../pcp/types';
 import { cfg } from '../pmda/config-schema';
 import { UNITS } from '../pmda/module';
-import { cString } from './shared/bytes';
+import { ARG_MAX_BYTES, EXEC_EVENT_LAYOUT, TOTAL_MAX_ARGS, decodeExec, type ExecEvent } from './execsnoop-record';
 import { defineEventTool } from './shared/event-tool';
-import { redact, redactKey } from './shared/redact';
+import { redactKey } from './shared/redact';
 
-// struct exec_event in execsnoop.bpf.c (checked against the object's BTF at load)
-const E_TS = 0;
-const E_PID = 8;
-const E_PPID = 12;
-const E_UID = 16;
-const E_RET = 20;
-const E_ARGS_COUNT = 24;
-const E_ARGS_SIZE = 28;
-const E_FLAGS = 32;
-const E_TRUNCATED = 40;
-const E_UNREADABLE = 48;
-const E_COMM = 56;
-const E_ARGS = 72;
-const EXEC_MORE_ARGS = 0x1;
-/** bpf/execsnoop.bpf.c TOTAL_MAX_ARGS */
-export const TOTAL_MAX_ARGS = 60;
-/** Bytes kept per argument (ARGSIZE - 1 for the NUL); a longer one ends in TRUNCATED. */
-export const ARG_MAX_BYTES = 127;
-export const TRUNCATED = '...';
-
-export interface ExecEvent {
-  ts: bigint;
-  pid: number;
-  ppid: number;
-  uid: number;
-  ret: number;
-  comm: string;
-  args: string;
-}
-
-/**
- * The arguments of one record as execsnoop prints them: the file name passed to exec, then
- * argv[1..], space-separated, newlines as "\n". An argument cut at ARG_MAX_BYTES ends in "...",
- * one the kernel could not read shows as "?", and a trailing " ..." says argv had more
- * entries than max_args.
- */
-export function joinArgs(buf: Buffer, off: number, len: number): string {
-  const count = buf.readUInt32LE(off + E_ARGS_COUNT);
-  const size = Math.min(buf.readUInt32LE(off + E_ARGS_SIZE), len - E_ARGS);
-  const truncated = buf.readBigUInt64LE(off + E_TRUNCATED);
-  const unreadable = buf.readBigUInt64LE(off + E_UNREADABLE);
-  const parts: string[] = [];
-  let p = off + E_ARGS;
-  const end = p + Math.max(size, 0);
-  for (let i = 0; i < count && p < end; i++) {
-    let z = buf.indexOf(0, p);
-    if (z < 0 || z > end) z = end;
-    const bit = 1n << BigInt(i);
-    let a = unreadable & bit ? '?' : buf.toString('utf8', p, z);
-    if (truncated & bit) a += TRUNCATED;
-    parts.push(a);
-    p = z + 1;
-  }
-  if (buf.readUInt32LE(off + E_FLAGS) & EXEC_MORE_ARGS) parts.push(TRUNCATED);
-  return parts.join(' ').replace(/\n/g, '\\n');
-}
+export { ARG_MAX_BYTES, TOTAL_MAX_ARGS, TRUNCATED, joinArgs, type ExecEvent } from './execsnoop-record';
 
 const SLOT_HELP =
   'Instance "0" is the newest exec, "1" the one before, up to process_count-1; slots not filled yet have no value. ' +
@@ -154,44 +99,11 @@ export const execsnoop = defineEventTool({
   sizes: (c) => ({ ring: c.process_count, queue: c.queue_size, pollIntervalMs: c.poll_interval, bufferPages: c.buffer_page_count }),
   object: 'execsnoop.bpf.o',
   hooks,
-  layouts: [
-    {
-      struct: 'exec_event',
-      fields: {
-        ts_ns: E_TS,
-        pid: E_PID,
-        ppid: E_PPID,
-        uid: E_UID,
-        ret: E_RET,
-        args_count: E_ARGS_COUNT,
-        args_size: E_ARGS_SIZE,
-        flags: E_FLAGS,
-        truncated: E_TRUNCATED,
-        unreadable: E_UNREADABLE,
-        comm: { offset: E_COMM, size: 16 },
-        args: E_ARGS,
-      },
-    },
-  ],
+  layouts: [EXEC_EVENT_LAYOUT],
   configure(obj, c) {
     obj.setRodata({ max_args: c.max_args, include_failed: c.include_failed });
   },
-  decode(buf, off, len, c): ExecEvent | null {
-    if (len < E_ARGS) throw new Error(`exec record of ${len} bytes is shorter than its ${E_ARGS}-byte header`);
-    const comm = cString(buf, off + E_COMM, 16);
-    if (c.command && !c.command.test(comm)) return null;
-    const args = joinArgs(buf, off, len);
-    if (c.args && !c.args.test(args)) return null;
-    return {
-      ts: buf.readBigUInt64LE(off + E_TS),
-      pid: buf.readUInt32LE(off + E_PID),
-      ppid: buf.readUInt32LE(off + E_PPID),
-      uid: buf.readUInt32LE(off + E_UID),
-      ret: buf.readInt32LE(off + E_RET),
-      comm,
-      args: c.redact.length ? redact(args, c.redact) : args,
-    };
-  },
+  decode: decodeExec,
   monotonicNs: (e) => e.ts,
   variant: (loaded) => (loaded.chosen.execveat ? 'tracepoint(execve+execveat)' : 'tracepoint(execve only: no execveat tracepoints)'),
 });
