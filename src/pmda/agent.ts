@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import * as wire from '../pcp';
 import { PDU, PM_ERR, PM_TYPE, PM_ID_NULL, PM_IN_NULL, PM_INDOM_NULL, PM_LABEL, PM_TEXT, pmidCluster, pmidItem, type Pdu } from '../pcp/types';
 import { ConfigError } from './config-schema';
-import { moduleSection, type RawConfig } from './config-file';
+import type { ConfigPlan, ModulePlan } from './config-plan';
 import type { InstanceDomain, LabelValue } from './indom';
 import { MetricTable } from './metric-table';
 import type { ClientRef, FetchResult, ModuleInstance, ModulePaths, ModuleSpec } from './module';
@@ -22,11 +22,8 @@ export interface AgentOptions {
   version: string;
   /** Tool modules, in registry order. */
   modules: readonly ModuleSpec[];
-  raw: RawConfig;
-  /** Module names to run when [pmda] modules is set; empty = use each section's `enabled`. */
-  only: readonly string[];
-  /** Problems found in the config before modules were looked at (reported, never fatal). */
-  configErrors: string[];
+  /** What ebpf.conf asks for, already checked against every schema. */
+  plan: ConfigPlan;
   log: Logger;
   paths: ModulePaths;
   /** pmcd.conf says `notready`: send PM_ERR_PMDAREADY once the modules have started. */
@@ -48,6 +45,8 @@ export class Agent {
   private busy = false;
   private stopping = false;
   private readonly log: Logger;
+  /** bcc.pmda.config.errors: the applied configuration's problems. */
+  private readonly configErrors: string[] = [];
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.log;
@@ -57,7 +56,8 @@ export class Agent {
       states.set(spec.name, state);
       this.live.set(spec.name, { spec, state });
     }
-    const self = selfModule({ version: opts.version, states, configErrors: opts.configErrors });
+    this.configErrors.push(...opts.plan.errors);
+    const self = selfModule({ version: opts.version, states, configErrors: this.configErrors });
     const selfState = new ModuleState();
     this.live.set(self.name, { spec: self, state: selfState });
     this.table = new MetricTable(opts.domain, [...opts.modules, self]);
@@ -66,40 +66,29 @@ export class Agent {
 
   /** Start every enabled module, one after another; a failure is recorded and the rest go on. */
   async startModules(): Promise<void> {
-    const known = new Set(this.opts.modules.map((m) => m.name));
-    for (const name of this.opts.only) {
-      if (!known.has(name)) this.configError(new ConfigError('pmda', 'modules', `unknown module "${name}" (known: ${[...known].join(', ')})`));
-    }
-    for (const section of this.opts.raw.keys()) {
-      if (section !== 'pmda' && !known.has(section)) {
-        this.configError(new ConfigError(section, '*', `unknown section (known: pmda, ${[...known].join(', ')})`));
-      }
-    }
-    for (const spec of this.opts.modules) {
-      const live = this.live.get(spec.name)!;
-      let enabled: boolean;
-      let rest: Record<string, string>;
-      try {
-        ({ enabled, rest } = moduleSection(this.opts.raw, spec.name, spec.defaultEnabled));
-      } catch (e) {
-        this.fail(live, e as Error);
-        continue;
-      }
-      if (this.opts.only.length > 0) enabled = this.opts.only.includes(spec.name);
-      if (!enabled) {
-        live.state.state = 'disabled';
-        continue;
-      }
-      await this.startOne(spec, rest);
-    }
+    if (this.opts.plan.fatal) this.log.error({ err: this.opts.plan.fatal }, 'configuration unusable: no tool module starts');
+    for (const e of this.opts.plan.errors) this.log.error(e);
+    for (const spec of this.opts.modules) await this.apply(this.live.get(spec.name)!, this.opts.plan.modules.get(spec.name)!);
     if (this.opts.notready) this.opts.write(wire.encodeError({ from: 0, code: PM_ERR.PMDAREADY }));
     const summary = [...this.live.values()].map((l) => `${l.spec.name}=${l.state.state}`).join(' ');
     this.log.info({ modules: summary }, 'ready');
   }
 
-  private configError(e: ConfigError): void {
-    this.opts.configErrors.push(e.message);
-    this.log.error({ section: e.section, key: e.key }, e.message);
+  /** Bring one stopped module to what its plan says. */
+  private async apply(live: Live, plan: ModulePlan): Promise<void> {
+    live.state.error = '';
+    switch (plan.kind) {
+      case 'off':
+        live.state.state = 'disabled';
+        return;
+      case 'error':
+        live.state.state = 'failed';
+        live.state.error = plan.error;
+        this.log.warn({ module: live.spec.name, err: plan.error }, 'module not started');
+        return;
+      case 'run':
+        return this.startOne(live.spec, plan.rest);
+    }
   }
 
   private async startOne(spec: ModuleSpec, raw: Record<string, string>): Promise<void> {
@@ -127,7 +116,7 @@ export class Agent {
   private fail(live: Live, e: Error): void {
     live.state.state = 'failed';
     live.state.error = e.message;
-    if (e instanceof ConfigError) this.opts.configErrors.push(e.message);
+    if (e instanceof ConfigError && !this.configErrors.includes(e.message)) this.configErrors.push(e.message);
     const level = e instanceof ModuleUnavailable || e instanceof ConfigError ? 'warn' : 'error';
     this.log[level]({ module: live.spec.name, err: e.message, stack: level === 'error' ? e.stack : undefined }, 'module not started');
   }
