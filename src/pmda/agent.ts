@@ -11,6 +11,7 @@ import type { ClientRef, FetchResult, ModuleInstance, ModulePaths, ModuleSpec } 
 import { ModuleUnavailable } from './module';
 import { makeModuleContext, ModuleState } from './module-context';
 import { InstanceProfile } from './profile';
+import { budgetSets } from './reply-budget';
 import { selfModule } from '../modules/pmda-self';
 
 const ENOTSUP = -95;
@@ -47,6 +48,8 @@ export class Agent {
   private readonly log: Logger;
   /** bcc.pmda.config.errors: the applied configuration's problems. */
   private readonly configErrors: string[] = [];
+  /** [pmda] max_reply_bytes. */
+  private maxReplyBytes: number;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.log;
@@ -57,6 +60,7 @@ export class Agent {
       this.live.set(spec.name, { spec, state });
     }
     this.configErrors.push(...opts.plan.errors);
+    this.maxReplyBytes = opts.plan.settings.max_reply_bytes;
     const self = selfModule({ version: opts.version, states, configErrors: this.configErrors });
     const selfState = new ModuleState();
     this.live.set(self.name, { spec: self, state: selfState });
@@ -233,8 +237,10 @@ export class Agent {
   }
 
   private fetch(pmids: number[], client: ClientRef): void {
+    // A PMID named twice is computed once; the reply still has one set per requested PMID.
+    const unique = [...new Set(pmids)];
     const wanted = new Map<Live, Set<number>>();
-    for (const id of pmids) {
+    for (const id of unique) {
       const e = this.table.byPmid.get(id);
       if (!e) continue;
       const l = this.live.get(e.module.name)!;
@@ -255,28 +261,10 @@ export class Agent {
       const ms = performance.now() - t0;
       if (ms > SLOW_REFRESH_MS) this.log.warn({ module: l.spec.name, ms: Math.round(ms) }, 'slow refresh on the fetch path');
     }
-    const sets: wire.ResultSet[] = pmids.map((id) => {
-      const e = this.table.byPmid.get(id);
-      if (!e) return { pmid: id, error: PM_ERR.PMID };
-      const l = this.live.get(e.module.name)!;
-      if (l.state.state !== 'running') {
-        const code = this.unavailable(l);
-        return code === 0 ? { pmid: id, type: e.spec.type, values: [] } : { pmid: id, error: code };
-      }
-      let r: FetchResult;
-      try {
-        r = l.instance!.fetch(pmidItem(id), client);
-      } catch (err) {
-        this.log.error({ metric: e.spec.name, err: (err as Error).message }, 'fetch failed');
-        return { pmid: id, error: PM_ERR.GENERIC };
-      }
-      if (typeof r === 'number') return r < 0 ? { pmid: id, error: r } : { pmid: id, type: e.spec.type, values: [] };
-      if (e.indom !== PM_INDOM_NULL) {
-        const keep = this.profile.filterFor(e.indom);
-        if (keep) r = r.filter((v) => keep(v.inst));
-      }
-      return { pmid: id, type: e.spec.type, values: r };
-    });
+    const computed = new Map<number, wire.ResultSet>();
+    for (const id of unique) computed.set(id, this.fetchOne(id, client));
+    const { sets, tooBig, bytes } = budgetSets(pmids, computed, this.maxReplyBytes);
+    if (tooBig > 0) this.cappedReply(pmids.length, unique.length, tooBig, bytes);
     // A new instance id must be on disk before a client sees it, or a crash could give the
     // same id to another name after the restart.
     for (const l of wanted.keys()) {
@@ -287,6 +275,40 @@ export class Agent {
       return PM_ERR.VALUE;
     };
     this.reply(wire.encodeResult({ sets, onInvalid }));
+  }
+
+  private capped = { fetches: 0, lastLog: 0 };
+
+  /** Logged at most once a minute: a client repeating a huge fetch must not flood the log. */
+  private cappedReply(pmids: number, unique: number, tooBig: number, bytes: number): void {
+    this.capped.fetches++;
+    const now = Date.now();
+    if (now - this.capped.lastLog < 60_000) return;
+    this.log.warn({ pmids, unique, tooBig, bytes, max: this.maxReplyBytes, cappedFetches: this.capped.fetches }, 'fetch reply capped at [pmda] max_reply_bytes: sets past it answered PM_ERR_TOOBIG');
+    this.capped = { fetches: 0, lastLog: now };
+  }
+
+  private fetchOne(id: number, client: ClientRef): wire.ResultSet {
+    const e = this.table.byPmid.get(id);
+    if (!e) return { pmid: id, error: PM_ERR.PMID };
+    const l = this.live.get(e.module.name)!;
+    if (l.state.state !== 'running') {
+      const code = this.unavailable(l);
+      return code === 0 ? { pmid: id, type: e.spec.type, values: [] } : { pmid: id, error: code };
+    }
+    let r: FetchResult;
+    try {
+      r = l.instance!.fetch(pmidItem(id), client);
+    } catch (err) {
+      this.log.error({ metric: e.spec.name, err: (err as Error).message }, 'fetch failed');
+      return { pmid: id, error: PM_ERR.GENERIC };
+    }
+    if (typeof r === 'number') return r < 0 ? { pmid: id, error: r } : { pmid: id, type: e.spec.type, values: [] };
+    if (e.indom !== PM_INDOM_NULL) {
+      const keep = this.profile.filterFor(e.indom);
+      if (keep) r = r.filter((v) => keep(v.inst));
+    }
+    return { pmid: id, type: e.spec.type, values: r };
   }
 
   private desc(id: number): void {

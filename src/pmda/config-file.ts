@@ -145,7 +145,7 @@ export const PMDA_SCHEMA = {
   log_level: cfg.enumOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, 'Log level of the agent log.'),
   max_reply_bytes: cfg.int(
     8 * 1024 * 1024,
-    { min: 64 * 1024, max: 256 * 1024 * 1024 },
+    { min: 256 * 1024, max: 256 * 1024 * 1024 },
     'Largest fetch reply the agent builds, in bytes; metrics past it are answered with PM_ERR_TOOBIG.',
   ),
 } satisfies ConfigSchema;
