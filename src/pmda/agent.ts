@@ -4,13 +4,14 @@ import type { Logger } from 'pino';
 import * as wire from '../pcp';
 import { PDU, PM_ERR, PM_TYPE, PM_ID_NULL, PM_IN_NULL, PM_INDOM_NULL, PM_LABEL, PM_TEXT, pmidCluster, pmidItem, type Pdu } from '../pcp/types';
 import { ConfigError } from './config-schema';
-import { moduleSection, type RawConfig } from './config-file';
+import type { ConfigPlan, ModulePlan } from './config-plan';
 import type { InstanceDomain, LabelValue } from './indom';
 import { MetricTable } from './metric-table';
 import type { ClientRef, FetchResult, ModuleInstance, ModulePaths, ModuleSpec } from './module';
 import { ModuleUnavailable } from './module';
 import { makeModuleContext, ModuleState } from './module-context';
 import { InstanceProfile } from './instance-profile';
+import { budgetSets } from './reply-budget';
 import { selfModule } from '../modules/pmda-self';
 
 const ENOTSUP = -95;
@@ -22,11 +23,8 @@ export interface AgentOptions {
   version: string;
   /** Tool modules, in registry order. */
   modules: readonly ModuleSpec[];
-  raw: RawConfig;
-  /** Module names to run when [pmda] modules is set; empty = use each section's `enabled`. */
-  only: readonly string[];
-  /** Problems found in the config before modules were looked at (reported, never fatal). */
-  configErrors: string[];
+  /** What ebpf.conf asks for, already checked against every schema. */
+  plan: ConfigPlan;
   log: Logger;
   paths: ModulePaths;
   /** pmcd.conf says `notready`: send PM_ERR_PMDAREADY once the modules have started. */
@@ -48,6 +46,10 @@ export class Agent {
   private busy = false;
   private stopping = false;
   private readonly log: Logger;
+  /** bcc.pmda.config.errors: the applied configuration's problems. */
+  private readonly configErrors: string[] = [];
+  /** [pmda] max_reply_bytes. */
+  private maxReplyBytes: number;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.log;
@@ -57,7 +59,9 @@ export class Agent {
       states.set(spec.name, state);
       this.live.set(spec.name, { spec, state });
     }
-    const self = selfModule({ version: opts.version, states, configErrors: opts.configErrors });
+    this.configErrors.push(...opts.plan.errors);
+    this.maxReplyBytes = opts.plan.settings.max_reply_bytes;
+    const self = selfModule({ version: opts.version, states, configErrors: this.configErrors });
     const selfState = new ModuleState();
     this.live.set(self.name, { spec: self, state: selfState });
     this.table = new MetricTable(opts.domain, [...opts.modules, self]);
@@ -66,40 +70,29 @@ export class Agent {
 
   /** Start every enabled module, one after another; a failure is recorded and the rest go on. */
   async startModules(): Promise<void> {
-    const known = new Set(this.opts.modules.map((m) => m.name));
-    for (const name of this.opts.only) {
-      if (!known.has(name)) this.configError(new ConfigError('pmda', 'modules', `unknown module "${name}" (known: ${[...known].join(', ')})`));
-    }
-    for (const section of this.opts.raw.keys()) {
-      if (section !== 'pmda' && !known.has(section)) {
-        this.configError(new ConfigError(section, '*', `unknown section (known: pmda, ${[...known].join(', ')})`));
-      }
-    }
-    for (const spec of this.opts.modules) {
-      const live = this.live.get(spec.name)!;
-      let enabled: boolean;
-      let rest: Record<string, string>;
-      try {
-        ({ enabled, rest } = moduleSection(this.opts.raw, spec.name, spec.defaultEnabled));
-      } catch (e) {
-        this.fail(live, e as Error);
-        continue;
-      }
-      if (this.opts.only.length > 0) enabled = this.opts.only.includes(spec.name);
-      if (!enabled) {
-        live.state.state = 'disabled';
-        continue;
-      }
-      await this.startOne(spec, rest);
-    }
+    if (this.opts.plan.fatal) this.log.error({ err: this.opts.plan.fatal }, 'configuration unusable: no tool module starts');
+    for (const e of this.opts.plan.errors) this.log.error(e);
+    for (const spec of this.opts.modules) await this.apply(this.live.get(spec.name)!, this.opts.plan.modules.get(spec.name)!);
     if (this.opts.notready) this.opts.write(wire.encodeError({ from: 0, code: PM_ERR.PMDAREADY }));
     const summary = [...this.live.values()].map((l) => `${l.spec.name}=${l.state.state}`).join(' ');
     this.log.info({ modules: summary }, 'ready');
   }
 
-  private configError(e: ConfigError): void {
-    this.opts.configErrors.push(e.message);
-    this.log.error({ section: e.section, key: e.key }, e.message);
+  /** Bring one stopped module to what its plan says. */
+  private async apply(live: Live, plan: ModulePlan): Promise<void> {
+    live.state.error = '';
+    switch (plan.kind) {
+      case 'off':
+        live.state.state = 'disabled';
+        return;
+      case 'error':
+        live.state.state = 'failed';
+        live.state.error = plan.error;
+        this.log.warn({ module: live.spec.name, err: plan.error }, 'module not started');
+        return;
+      case 'run':
+        return this.startOne(live.spec, plan.rest);
+    }
   }
 
   private async startOne(spec: ModuleSpec, raw: Record<string, string>): Promise<void> {
@@ -127,7 +120,7 @@ export class Agent {
   private fail(live: Live, e: Error): void {
     live.state.state = 'failed';
     live.state.error = e.message;
-    if (e instanceof ConfigError) this.opts.configErrors.push(e.message);
+    if (e instanceof ConfigError && !this.configErrors.includes(e.message)) this.configErrors.push(e.message);
     const level = e instanceof ModuleUnavailable || e instanceof ConfigError ? 'warn' : 'error';
     this.log[level]({ module: live.spec.name, err: e.message, stack: level === 'error' ? e.stack : undefined }, 'module not started');
   }
@@ -244,8 +237,10 @@ export class Agent {
   }
 
   private fetch(pmids: number[], client: ClientRef): void {
+    // A PMID named twice is computed once; the reply still has one set per requested PMID.
+    const unique = [...new Set(pmids)];
     const wanted = new Map<Live, Set<number>>();
-    for (const id of pmids) {
+    for (const id of unique) {
       const e = this.table.byPmid.get(id);
       if (!e) continue;
       const l = this.live.get(e.module.name)!;
@@ -266,28 +261,10 @@ export class Agent {
       const ms = performance.now() - t0;
       if (ms > SLOW_REFRESH_MS) this.log.warn({ module: l.spec.name, ms: Math.round(ms) }, 'slow refresh on the fetch path');
     }
-    const sets: wire.ResultSet[] = pmids.map((id) => {
-      const e = this.table.byPmid.get(id);
-      if (!e) return { pmid: id, error: PM_ERR.PMID };
-      const l = this.live.get(e.module.name)!;
-      if (l.state.state !== 'running') {
-        const code = this.unavailable(l);
-        return code === 0 ? { pmid: id, type: e.spec.type, values: [] } : { pmid: id, error: code };
-      }
-      let r: FetchResult;
-      try {
-        r = l.instance!.fetch(pmidItem(id), client);
-      } catch (err) {
-        this.log.error({ metric: e.spec.name, err: (err as Error).message }, 'fetch failed');
-        return { pmid: id, error: PM_ERR.GENERIC };
-      }
-      if (typeof r === 'number') return r < 0 ? { pmid: id, error: r } : { pmid: id, type: e.spec.type, values: [] };
-      if (e.indom !== PM_INDOM_NULL) {
-        const keep = this.profile.filterFor(e.indom);
-        if (keep) r = r.filter((v) => keep(v.inst));
-      }
-      return { pmid: id, type: e.spec.type, values: r };
-    });
+    const computed = new Map<number, wire.ResultSet>();
+    for (const id of unique) computed.set(id, this.fetchOne(id, client));
+    const { sets, tooBig, bytes } = budgetSets(pmids, computed, this.maxReplyBytes);
+    if (tooBig > 0) this.cappedReply(pmids.length, unique.length, tooBig, bytes);
     // A new instance id must be on disk before a client sees it, or a crash could give the
     // same id to another name after the restart.
     for (const l of wanted.keys()) {
@@ -298,6 +275,40 @@ export class Agent {
       return PM_ERR.VALUE;
     };
     this.reply(wire.encodeResult({ sets, onInvalid }));
+  }
+
+  private capped = { fetches: 0, lastLog: 0 };
+
+  /** Logged at most once a minute: a client repeating a huge fetch must not flood the log. */
+  private cappedReply(pmids: number, unique: number, tooBig: number, bytes: number): void {
+    this.capped.fetches++;
+    const now = Date.now();
+    if (now - this.capped.lastLog < 60_000) return;
+    this.log.warn({ pmids, unique, tooBig, bytes, max: this.maxReplyBytes, cappedFetches: this.capped.fetches }, 'fetch reply capped at [pmda] max_reply_bytes: sets past it answered PM_ERR_TOOBIG');
+    this.capped = { fetches: 0, lastLog: now };
+  }
+
+  private fetchOne(id: number, client: ClientRef): wire.ResultSet {
+    const e = this.table.byPmid.get(id);
+    if (!e) return { pmid: id, error: PM_ERR.PMID };
+    const l = this.live.get(e.module.name)!;
+    if (l.state.state !== 'running') {
+      const code = this.unavailable(l);
+      return code === 0 ? { pmid: id, type: e.spec.type, values: [] } : { pmid: id, error: code };
+    }
+    let r: FetchResult;
+    try {
+      r = l.instance!.fetch(pmidItem(id), client);
+    } catch (err) {
+      this.log.error({ metric: e.spec.name, err: (err as Error).message }, 'fetch failed');
+      return { pmid: id, error: PM_ERR.GENERIC };
+    }
+    if (typeof r === 'number') return r < 0 ? { pmid: id, error: r } : { pmid: id, type: e.spec.type, values: [] };
+    if (e.indom !== PM_INDOM_NULL) {
+      const keep = this.profile.filterFor(e.indom);
+      if (keep) r = r.filter((v) => keep(v.inst));
+    }
+    return { pmid: id, type: e.spec.type, values: r };
   }
 
   private desc(id: number): void {

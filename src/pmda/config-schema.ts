@@ -8,8 +8,27 @@ export class ConfigError extends Error {
     readonly key: string,
     readonly reason: string,
   ) {
-    super(`[${section}] ${key}: ${reason}`);
+    super(`[${short(section)}] ${short(key)}: ${reason}`);
   }
+}
+
+const short = (name: string) => (name.length > QUOTE_BYTES ? quote(name) : name);
+
+/** Longest part of an offending text quoted in an error (log line and bcc.pmda.config.errors). */
+export const QUOTE_BYTES = 80;
+
+/**
+ * An offending text for an error message: double-quoted, control and non-ASCII characters
+ * escaped, cut to about QUOTE_BYTES with the full length said, so junk cannot flood the log.
+ */
+export function quote(text: string): string {
+  const cut = text.length > QUOTE_BYTES ? text.slice(0, QUOTE_BYTES) : text;
+  const esc = cut.replace(/[^\x20-\x7e]|["\\]/g, (c) => {
+    if (c === '"' || c === '\\') return `\\${c}`;
+    const n = c.charCodeAt(0);
+    return n < 0x100 ? `\\x${n.toString(16).padStart(2, '0')}` : `\\u${n.toString(16).padStart(4, '0')}`;
+  });
+  return text.length > QUOTE_BYTES ? `"${esc}"... (${Buffer.byteLength(text)} bytes)` : `"${esc}"`;
 }
 
 export interface ConfigKey<T> {
@@ -36,7 +55,7 @@ export const cfg = {
         const v = raw.trim().toLowerCase();
         if (TRUE.has(v)) return true;
         if (FALSE.has(v)) return false;
-        throw new Error(`expected true or false, got "${raw}"`);
+        throw new Error(`expected true or false, got ${quote(raw)}`);
       },
     };
   },
@@ -46,7 +65,7 @@ export const cfg = {
       doc,
       parse(raw) {
         const v = raw.trim();
-        if (!/^-?\d+$/.test(v)) throw new Error(`expected an integer, got "${raw}"`);
+        if (!/^-?\d+$/.test(v)) throw new Error(`expected an integer, got ${quote(raw)}`);
         const n = Number(v);
         if (range.min !== undefined && n < range.min) throw new Error(`${n} is below the minimum ${range.min}`);
         if (range.max !== undefined && n > range.max) throw new Error(`${n} is above the maximum ${range.max}`);
@@ -63,7 +82,7 @@ export const cfg = {
       doc,
       parse(raw) {
         const v = raw.trim() as T;
-        if (!allowed.includes(v)) throw new Error(`expected one of ${allowed.join(', ')}, got "${raw}"`);
+        if (!allowed.includes(v)) throw new Error(`expected one of ${allowed.join(', ')}, got ${quote(raw)}`);
         return v;
       },
     };
@@ -91,7 +110,7 @@ export const cfg = {
           .map((s) => s.trim())
           .filter((s) => s.length > 0)
           .map((s) => {
-            if (!/^\d+$/.test(s)) throw new Error(`"${s}" is not a whole number`);
+            if (!/^\d+$/.test(s)) throw new Error(`${quote(s)} is not a whole number`);
             const n = Number(s);
             if (n < range.min || n > range.max) throw new Error(`${n} is outside ${range.min}..${range.max}`);
             return n;
@@ -110,7 +129,7 @@ export const cfg = {
         try {
           return new RegExp(v);
         } catch (e) {
-          throw new Error(`not a valid regular expression: ${(e as Error).message}`);
+          throw new Error(`not a valid regular expression: ${quote((e as Error).message)}`);
         }
       },
     };

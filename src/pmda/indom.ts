@@ -26,6 +26,13 @@ interface Persisted {
  */
 export const MAX_REMEMBERED = 4096;
 
+/**
+ * Ids are reserved this many at a time in a marker file whose *name* holds the high-water mark
+ * (`<file>.hwm-<n>`): a directory entry is renamed atomically, so even when the state file
+ * itself is lost or corrupt, no id below the mark is handed out again.
+ */
+export const HWM_STEP = 1024;
+
 export class InstanceDomain {
   private byName = new Map<string, number>();
   private byId = new Map<number, string>();
@@ -37,6 +44,10 @@ export class InstanceDomain {
   private fresh = false;
   private sorted: Instance[] | null = null;
   private seen = new Map<string, number>();
+  /** Ids below this are reserved on disk (the marker's number); 0 = no marker yet. */
+  private reserved = 0;
+  /** What was wrong with the state file when it was loaded (for the log), or null. */
+  recovered: string | null = null;
 
   constructor(
     readonly indom: number,
@@ -48,28 +59,88 @@ export class InstanceDomain {
   }
 
   private load(file: string): void {
+    this.reserved = this.readMarker(file);
     let text: string;
     try {
       text = fs.readFileSync(file, 'utf8');
-    } catch {
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.recovered = `cannot read ${file}: ${(e as Error).message}`;
+      else if (this.reserved > 0) this.recovered = `${file} is missing`;
+      this.next = this.reserved;
       return;
     }
+    let p: Persisted;
     try {
-      const p = JSON.parse(text) as Persisted;
-      const names = this.persist === 'names' ? p.names : {};
-      for (const [name, id] of Object.entries(names)) {
-        if (!Number.isInteger(id) || id < 0 || this.byId.has(id)) continue;
-        this.byName.set(name, id);
-        this.byId.set(id, name);
-        this.seen.set(name, p.seen?.[name] ?? 0);
+      p = JSON.parse(text) as Persisted;
+      if (typeof p !== 'object' || p === null || typeof p.names !== 'object' || p.names === null || !Number.isInteger(p.next)) {
+        throw new Error('not an instance-id state file');
       }
-      this.next = Math.max(p.next | 0, ...[...this.byId.keys()].map((i) => i + 1), 0);
-    } catch {
-      // A corrupt cache file must not stop the agent; ids restart from the highest seen.
+    } catch (e) {
+      // Power loss before this file was fsync'd, or a damaged disk: keep it for a post-mortem
+      // and start above every id that could have been handed out.
+      const aside = `${file}.corrupt-${Date.now()}`;
+      try {
+        fs.renameSync(file, aside);
+      } catch {
+        // Unmovable: it is overwritten at the next save.
+      }
+      this.recovered = `${file} is corrupt (${text.length === 0 ? 'empty' : (e as Error).message}); moved to ${aside}, ids start at ${this.reserved}`;
+      this.next = this.reserved;
+      return;
     }
+    const names = this.persist === 'names' ? p.names : {};
+    for (const [name, id] of Object.entries(names)) {
+      if (!Number.isInteger(id) || id < 0 || this.byId.has(id)) continue;
+      this.byName.set(name, id);
+      this.byId.set(id, name);
+      this.seen.set(name, p.seen?.[name] ?? 0);
+    }
+    let next = Math.max(p.next | 0, 0);
+    for (const id of this.byId.keys()) next = Math.max(next, id + 1);
+    this.next = next;
   }
 
-  /** Write the name→id map if it changed since the last save. */
+  private markerPrefix(file: string): string {
+    return `${path.basename(file)}.hwm-`;
+  }
+
+  /** The highest reserved mark among this file's markers (0 when none). */
+  private readMarker(file: string): number {
+    let best = 0;
+    let entries: string[];
+    try {
+      entries = fs.readdirSync(path.dirname(file));
+    } catch {
+      return 0;
+    }
+    const prefix = this.markerPrefix(file);
+    for (const e of entries) {
+      if (!e.startsWith(prefix)) continue;
+      const n = Number(e.slice(prefix.length));
+      if (Number.isSafeInteger(n) && n > best) best = n;
+    }
+    return best;
+  }
+
+  /** Move the marker past `next` (renaming it: atomic), before any id at or above it is saved. */
+  private reserve(file: string, dirFd: number): void {
+    if (this.next <= this.reserved) return;
+    const want = Math.ceil((this.next + 1) / HWM_STEP) * HWM_STEP;
+    const dir = path.dirname(file);
+    const prefix = this.markerPrefix(file);
+    const to = path.join(dir, `${prefix}${want}`);
+    const from = this.reserved > 0 ? path.join(dir, `${prefix}${this.reserved}`) : null;
+    if (from && fs.existsSync(from)) fs.renameSync(from, to);
+    else fs.closeSync(fs.openSync(to, 'w'));
+    fs.fsyncSync(dirFd);
+    this.reserved = want;
+  }
+
+  /**
+   * Write the name→id map if it changed since the last save: to a temporary file, fsync'd,
+   * renamed over the old one, and the directory fsync'd, so that after a crash or power loss
+   * the file is the old or the new map, never a torn one.
+   */
   save(): void {
     if (!this.file || !this.dirty) return;
     this.cull();
@@ -77,10 +148,24 @@ export class InstanceDomain {
       this.persist === 'names'
         ? { version: 1, names: Object.fromEntries(this.byName), next: this.next, seen: Object.fromEntries(this.seen) }
         : { version: 1, names: {}, next: this.next };
-    fs.mkdirSync(path.dirname(this.file), { recursive: true });
-    const tmp = `${this.file}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(p));
-    fs.renameSync(tmp, this.file);
+    const dir = path.dirname(this.file);
+    fs.mkdirSync(dir, { recursive: true });
+    const dirFd = fs.openSync(dir, 'r');
+    try {
+      this.reserve(this.file, dirFd);
+      const tmp = `${this.file}.tmp`;
+      const fd = fs.openSync(tmp, 'w');
+      try {
+        fs.writeSync(fd, JSON.stringify(p));
+        fs.fsyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
+      fs.renameSync(tmp, this.file);
+      fs.fsyncSync(dirFd);
+    } finally {
+      fs.closeSync(dirFd);
+    }
     this.dirty = false;
     this.fresh = false;
   }

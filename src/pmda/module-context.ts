@@ -39,7 +39,9 @@ export function makeModuleContext<S extends ConfigSchema>(
   for (const d of spec.indoms) {
     const id = makeIndom(opts.domain, d.serial);
     const file = opts.persist === false ? null : path.join(opts.paths.stateDir, `indom-${opts.domain}.${d.serial}.json`);
-    state.indoms.set(d.serial, new InstanceDomain(id, file, d.remember, d.persist ?? 'names'));
+    const dom = new InstanceDomain(id, file, d.remember, d.persist ?? 'names');
+    if (dom.recovered) opts.log.warn({ module: spec.name, indom: id }, `instance-id state: ${dom.recovered}`);
+    state.indoms.set(d.serial, dom);
   }
   return {
     domain: opts.domain,

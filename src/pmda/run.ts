@@ -5,7 +5,8 @@ import { PduFramer } from '../pcp/framing';
 import { setLibbpfLogger } from '../bpf/log';
 import { MODULES } from '../modules';
 import { Agent } from './agent';
-import { pmdaSettings, readConfigFile, type PmdaSettings, type RawConfig } from './config-file';
+import { readConfigFile } from './config-file';
+import { planConfig } from './config-plan';
 import { pcpDirs } from './pcp-env';
 import { writePdu } from './pipe-writer';
 
@@ -24,22 +25,10 @@ export function run(o: RunOptions): void {
   const dest = pino.destination({ dest: o.logFile, sync: true, mkdir: true });
   const log = pino({ level: 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
   const configFile = o.configFile ?? path.join(dirs.sysconfDir, 'ebpf', 'ebpf.conf');
-  const configErrors: string[] = [];
-
-  let raw: RawConfig = new Map();
-  try {
-    raw = readConfigFile(configFile);
-  } catch (e) {
-    configErrors.push((e as Error).message);
-    log.error({ err: (e as Error).message }, 'configuration unreadable; every module uses its defaults');
-  }
-  let settings: PmdaSettings = { modules: [], state_dir: '', log_level: 'info' };
-  try {
-    settings = pmdaSettings(raw);
-  } catch (e) {
-    configErrors.push((e as Error).message);
-    log.error({ err: (e as Error).message }, 'bad [pmda] section; using its defaults');
-  }
+  const load = readConfigFile(configFile, o.configFile !== undefined);
+  for (const note of load.notes) log.warn(note);
+  const plan = planConfig(load, MODULES);
+  const settings = plan.settings;
   log.level = settings.log_level;
   // libbpf's own messages (verifier logs, attach errors) belong in the agent log, never on fd 1.
   setLibbpfLogger(log.child({ component: 'libbpf' }));
@@ -68,9 +57,7 @@ export function run(o: RunOptions): void {
     domain: o.domain,
     version: o.version,
     modules: MODULES,
-    raw,
-    only: settings.modules,
-    configErrors,
+    plan,
     log,
     paths: { bpfDir: o.bpfDir, stateDir },
     notready: o.notready,

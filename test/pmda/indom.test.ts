@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { InstanceDomain } from '../../src/pmda/indom';
+import { HWM_STEP, InstanceDomain } from '../../src/pmda/indom';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'indom-'));
 
@@ -85,4 +85,39 @@ describe("InstanceDomain persist: 'ids'", () => {
     const again = new InstanceDomain(1, file, 10, 'ids');
     expect(again.ensure('comm,1\nf')).toBe(2);
   });
+
+  it('saves through an fsync\'d temporary file and keeps a high-water mark in a marker name', () => {
+    const dir = tmp();
+    const file = path.join(dir, 'i.json');
+    const a = new InstanceDomain(1, file);
+    for (let i = 0; i < HWM_STEP + 5; i++) a.ensure(`n${i}`);
+    a.save();
+    expect(fs.readdirSync(dir).sort()).toEqual(['i.json', `i.json.hwm-${2 * HWM_STEP}`]);
+    a.ensure('more');
+    a.save();
+    expect(fs.readdirSync(dir).sort()).toEqual(['i.json', `i.json.hwm-${2 * HWM_STEP}`]);
+  });
+
+  for (const damage of ['truncated', 'empty', 'garbage', 'missing'] as const) {
+    it(`a ${damage} state file is moved aside and no id is reused`, () => {
+      const dir = tmp();
+      const file = path.join(dir, 'i.json');
+      const a = new InstanceDomain(1, file);
+      const before = ['a', 'b', 'c'].map((n) => a.ensure(n));
+      a.save();
+      const text = fs.readFileSync(file, 'utf8');
+      if (damage === 'truncated') fs.writeFileSync(file, text.slice(0, text.length >> 1));
+      if (damage === 'empty') fs.truncateSync(file, 0);
+      if (damage === 'garbage') fs.writeFileSync(file, '{"version":1}');
+      if (damage === 'missing') fs.rmSync(file);
+      const b = new InstanceDomain(1, file);
+      expect(b.recovered).toMatch(damage === 'missing' ? /i.json is missing/ : /i.json is corrupt .*moved to .*i.json.corrupt-\d+, ids start at 1024/);
+      const after = ['c', 'b', 'a', 'd'].map((n) => b.ensure(n));
+      for (const id of after) expect(before).not.toContain(id);
+      expect(Math.min(...after)).toBe(HWM_STEP);
+      if (damage !== 'missing') expect(fs.readdirSync(dir).some((f) => f.startsWith('i.json.corrupt-'))).toBe(true);
+      b.save();
+      expect(new InstanceDomain(1, file).recovered).toBeNull();
+    });
+  }
 });
