@@ -18,17 +18,17 @@ describe('dbpmda session', () => {
       'children bcc.pmda',
       'traverse bcc.pmda.module',
       'pmid bcc.pmda.module.lost',
-      'name 149.100.3',
+      'name 149.300.3',
       'desc bcc.pmda.module.lost',
       'fetch bcc.pmda.version',
       'getiname on',
       'fetch bcc.pmda.module.state',
-      'instance 149.100',
+      'instance 149.300',
       'text bcc.pmda.module.variant',
-      'text indom 149.100',
+      'text indom 149.300',
       'label domain',
-      'label cluster 149.100',
-      'desc 149.100.99',
+      'label cluster 149.300',
+      'desc 149.300.99',
       'close',
     ];
     const r = spawnSync('dbpmda', ['-n', path.join(dir, 'root'), '-e', '-f'], { input: cmds.join('\n') + '\n', encoding: 'utf8', timeout: 60_000 });
@@ -38,7 +38,7 @@ describe('dbpmda session', () => {
     for (const leaf of ['state', 'error', 'variant', 'lost']) expect(out).toContain(`   bcc.pmda.module.${leaf}\n`);
     expect(out).toMatch(/Metric: bcc\.pmda\.module\.lost\n\s+149\.100\.4/);
     expect(out).toMatch(/PMID: 149\.100\.3\n\s+bcc\.pmda\.module\.variant/);
-    expect(out).toMatch(/Data Type: 64-bit unsigned int\s+InDom: 149\.100 0x25400064\n\s+Semantics: counter\s+Units: count/);
+    expect(out).toMatch(/Data Type: 64-bit unsigned int\s+InDom: 149\.100 0x2540012c\n\s+Semantics: counter\s+Units: count/);
     const version = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')).version;
     expect(out).toContain(`value "${version}"`);
     for (const [i, m] of MODULES.entries()) {
