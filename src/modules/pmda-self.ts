@@ -1,12 +1,20 @@
-// bcc.pmda.*: the agent's own health, in a cluster pmdabcc never used (100). Users and the
-// dashboard read here which modules run, which failed and why, which attach variant is live,
-// and how many events were lost.
+// bcc.pmda.*: the agent's own health. Users and the dashboard read here which modules run,
+// which failed and why, which attach variant is live, and how many events were lost.
+//
+// Cluster 300: pmdabcc split its clusters into 0-99 (BCC tools), 100-199 (PCP's own modules:
+// tracepoint_hits is 149.100) and 200-299 (site-local modules a site may have written), so the
+// first cluster outside all three ranges can clash with no pmdabcc module, shipped or local.
+// These metrics were 149.100.* before; the instance ids persisted for that indom move along.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { PM_ERR, PM_IN_NULL, PM_SEM, PM_TYPE } from '../pcp/types';
 import type { ModuleState } from '../pmda/module-context';
 import { UNITS, type ModuleSpec } from '../pmda/module';
 
-export const SELF_CLUSTER = 100;
-export const SELF_INDOM = 100;
+export const SELF_CLUSTER = 300;
+export const SELF_INDOM = 300;
+/** Where these metrics lived before (now pmdabcc's tracepoint_hits cluster). */
+const OLD_SELF_INDOM = 100;
 
 export interface SelfInfo {
   version: string;
@@ -38,7 +46,7 @@ export function selfModule(info: SelfInfo): ModuleSpec {
         units: UNITS.none,
         indom: null,
         oneline: 'version of the eBPF agent (pmda-ebpf)',
-        help: 'Version of pmda-ebpf, the agent that serves the bcc.* metrics from precompiled CO-RE eBPF programs.\n',
+        help: 'Version of pmda-ebpf, the agent that serves the bcc.* metrics from precompiled CO-RE eBPF programs.\nThe bcc.pmda.* metrics are in cluster 300 (149.300.*); they were 149.100.* before 149.100 went to tracepoint_hits, as in pmdabcc.\n',
       },
       {
         name: 'bcc.pmda.module.state',
@@ -96,6 +104,9 @@ export function selfModule(info: SelfInfo): ModuleSpec {
     create(ctx) {
       const modules = ctx.indom(SELF_INDOM);
       const ids = new Map<string, number>();
+      for (const [name, id] of legacyModuleIds(ctx.paths.stateDir, ctx.domain, info.states)) {
+        if (modules.lookup(name) === undefined && modules.nameOf(id) === undefined) modules.define(id, name);
+      }
       for (const name of info.states.keys()) ids.set(name, modules.ensure(name));
       modules.save();
       const each = <T>(pick: (s: ModuleState) => T) =>
@@ -124,4 +135,27 @@ export function selfModule(info: SelfInfo): ModuleSpec {
       };
     },
   };
+}
+
+/**
+ * Module instance ids saved while these metrics were in cluster 100: kept (so archives line up)
+ * and the old file moved aside, since indom 100 now belongs to tracepoint_hits. A file whose
+ * names are not all module names is tracepoint_hits' own and is left alone.
+ */
+function legacyModuleIds(stateDir: string, domain: number, states: ReadonlyMap<string, ModuleState>): [string, number][] {
+  const file = path.join(stateDir, `indom-${domain}.${OLD_SELF_INDOM}.json`);
+  let names: Record<string, number>;
+  try {
+    names = (JSON.parse(fs.readFileSync(file, 'utf8')) as { names?: Record<string, number> }).names ?? {};
+  } catch {
+    return [];
+  }
+  const entries = Object.entries(names).filter(([, id]) => Number.isInteger(id) && id >= 0);
+  if (entries.length === 0 || !entries.every(([n]) => states.has(n))) return [];
+  try {
+    fs.renameSync(file, `${file}.pre-cluster-${SELF_CLUSTER}`);
+  } catch {
+    return [];
+  }
+  return entries;
 }

@@ -35,7 +35,7 @@ describe('agent under pmcd', () => {
     expect(out).toMatch(/bcc\.pmda\.version\n\s+Data Type: string\s+InDom: PM_INDOM_NULL 0xffffffff\n\s+Semantics: discrete\s+Units: none\nHelp:\n.*pmda-ebpf/);
     expect(out).toMatch(/value "\d+\.\d+\.\d+"/);
     expect(out).toMatch(/bcc\.pmda\.module\.state\n[\s\S]*?inst \[\d+ or "runqlat"\] value "(running|disabled|failed)"/);
-    expect(out).toMatch(/bcc\.pmda\.module\.lost\n\s+Data Type: 64-bit unsigned int\s+InDom: 149\.100/);
+    expect(out).toMatch(/bcc\.pmda\.module\.lost\n\s+Data Type: 64-bit unsigned int\s+InDom: 149\.300/);
     const probe = sh('pmprobe', ['-v', 'bcc.pmda.version', 'bcc.pmda.module.state']).out;
     expect(probe).toMatch(/^bcc\.pmda\.version 1 "/m);
     expect(probe).toMatch(/^bcc\.pmda\.module\.state [1-9]\d* /m);

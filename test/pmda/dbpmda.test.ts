@@ -18,17 +18,17 @@ describe('dbpmda session', () => {
       'children bcc.pmda',
       'traverse bcc.pmda.module',
       'pmid bcc.pmda.module.lost',
-      'name 149.100.3',
+      'name 149.300.3',
       'desc bcc.pmda.module.lost',
       'fetch bcc.pmda.version',
       'getiname on',
       'fetch bcc.pmda.module.state',
-      'instance 149.100',
+      'instance 149.300',
       'text bcc.pmda.module.variant',
-      'text indom 149.100',
+      'text indom 149.300',
       'label domain',
-      'label cluster 149.100',
-      'desc 149.100.99',
+      'label cluster 149.300',
+      'desc 149.300.99',
       'close',
     ];
     const r = spawnSync('dbpmda', ['-n', path.join(dir, 'root'), '-e', '-f'], { input: cmds.join('\n') + '\n', encoding: 'utf8', timeout: 60_000 });
@@ -36,9 +36,9 @@ describe('dbpmda session', () => {
     expect(r.status, out).toBe(0);
     expect(out).toMatch(/Metric: bcc\.pmda\n\s+leaf version\n\s+non-leaf module\n\s+non-leaf config/);
     for (const leaf of ['state', 'error', 'variant', 'lost']) expect(out).toContain(`   bcc.pmda.module.${leaf}\n`);
-    expect(out).toMatch(/Metric: bcc\.pmda\.module\.lost\n\s+149\.100\.4/);
-    expect(out).toMatch(/PMID: 149\.100\.3\n\s+bcc\.pmda\.module\.variant/);
-    expect(out).toMatch(/Data Type: 64-bit unsigned int\s+InDom: 149\.100 0x25400064\n\s+Semantics: counter\s+Units: count/);
+    expect(out).toMatch(/Metric: bcc\.pmda\.module\.lost\n\s+149\.300\.4/);
+    expect(out).toMatch(/PMID: 149\.300\.3\n\s+bcc\.pmda\.module\.variant/);
+    expect(out).toMatch(/Data Type: 64-bit unsigned int\s+InDom: 149\.300 0x2540012c\n\s+Semantics: counter\s+Units: count/);
     const version = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')).version;
     expect(out).toContain(`value "${version}"`);
     for (const [i, m] of MODULES.entries()) {
@@ -48,7 +48,7 @@ describe('dbpmda session', () => {
     expect(out).toContain('[attach variant in use by each module]');
     expect(out).toContain('[tool modules of the eBPF agent]');
     expect(out).toMatch(/Labels:\n\s+agent="ebpf"/);
-    expect(out).toMatch(/Cluster: 149\.100\nLabels:\n\s+bcc_module="pmda"/);
-    expect(out).toMatch(/PMID: 149\.100\.99\nError PDU: Unknown or illegal metric identifier/);
+    expect(out).toMatch(/Cluster: 149\.300\nLabels:\n\s+bcc_module="pmda"/);
+    expect(out).toMatch(/PMID: 149\.300\.99\nError PDU: Unknown or illegal metric identifier/);
   });
 });

@@ -83,17 +83,17 @@ export class FakePmproxy {
     const mods = ['runqlat', 'biotop', 'execsnoop'];
     const perModule = (pmid: string, type: string, sem: string, f: (mod: string, n: number) => number | string): FakeMetric => ({
       pmid,
-      indom: '149.100',
+      indom: '149.300',
       type,
       sem,
       units: 'none',
       values: (n) => new Map(mods.map((m, i) => [i, [m, f(m, n)]])),
     });
-    this.metrics.set('bcc.pmda.version', { pmid: '149.100.0', indom: null, type: 'string', sem: 'discrete', units: 'none', values: () => new Map([[null, ['', '0.1.0']]]) });
-    this.metrics.set('bcc.pmda.module.state', perModule('149.100.1', 'string', 'instant', (m) => (m === 'biotop' ? 'failed' : 'running')));
-    this.metrics.set('bcc.pmda.module.error', perModule('149.100.2', 'string', 'instant', (m) => (m === 'biotop' ? 'no tracepoint block:block_io_start' : '')));
-    this.metrics.set('bcc.pmda.module.variant', perModule('149.100.3', 'string', 'instant', (m) => (m === 'biotop' ? '' : 'tp_btf')));
-    this.metrics.set('bcc.pmda.module.lost', perModule('149.100.4', 'u64', 'counter', (m, n) => (m === 'execsnoop' && n >= 4 ? 17 : 0)));
+    this.metrics.set('bcc.pmda.version', { pmid: '149.300.0', indom: null, type: 'string', sem: 'discrete', units: 'none', values: () => new Map([[null, ['', '0.1.0']]]) });
+    this.metrics.set('bcc.pmda.module.state', perModule('149.300.1', 'string', 'instant', (m) => (m === 'biotop' ? 'failed' : 'running')));
+    this.metrics.set('bcc.pmda.module.error', perModule('149.300.2', 'string', 'instant', (m) => (m === 'biotop' ? 'no tracepoint block:block_io_start' : '')));
+    this.metrics.set('bcc.pmda.module.variant', perModule('149.300.3', 'string', 'instant', (m) => (m === 'biotop' ? '' : 'tp_btf')));
+    this.metrics.set('bcc.pmda.module.lost', perModule('149.300.4', 'u64', 'counter', (m, n) => (m === 'execsnoop' && n >= 4 ? 17 : 0)));
     this.metrics.set('bcc.proc.stacks', {
       pmid: '149.14.1',
       indom: '149.14',
