@@ -2,7 +2,7 @@
 // UDP 16/22) gives exactly those values per process, named as the proc PMDA names them; exited
 // processes keep or lose their instances as remove_stopped_processes says; the process filter;
 // each variant; a 10 000-connection churn against a tiny map stays bounded and counts its loss.
-import { execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -10,26 +10,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { netproc } from '../../src/modules/netproc';
 import type { KeyedCounterTool } from '../../src/modules/shared/keyed-counter';
 import { procInstanceName } from '../../src/modules/shared/process-name';
+import { exchange, PY, QA1286 } from '../helpers/netproc-pair';
 import { buildObjects, context, sleep, tmpRoot } from '../modules/hist-helpers';
 
 beforeAll(() => buildObjects('netproc'));
 afterAll(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 
-const PY = '/usr/bin/python3';
-const PAIR = path.join(__dirname, '../helpers/netproc_pair.py');
 const CHURN = path.join(__dirname, '../helpers/netproc_churn.py');
-const METRICS = ['tcp.send.calls', 'tcp.send.bytes', 'tcp.recv.calls', 'tcp.recv.bytes', 'udp.send.calls', 'udp.send.bytes', 'udp.recv.calls', 'udp.recv.bytes'];
-// QA 1286: client, server
-const EXPECTED: Record<string, [number, number]> = {
-  'tcp.send.calls': [1, 1],
-  'tcp.send.bytes': [11, 17],
-  'tcp.recv.calls': [1, 1],
-  'tcp.recv.bytes': [17, 11],
-  'udp.send.calls': [1, 1],
-  'udp.send.bytes': [16, 22],
-  'udp.recv.calls': [1, 1],
-  'udp.recv.bytes': [22, 16],
-};
+const METRICS = Object.keys(QA1286);
+const EXPECTED = QA1286;
 
 type Tool = KeyedCounterTool<never, never> & { refresh(): void };
 type Row = { inst: number; value: bigint };
@@ -39,23 +28,6 @@ function fetchAll(m: Tool): Map<string, Map<number, bigint>> {
   const out = new Map<string, Map<number, bigint>>();
   METRICS.forEach((name, item) => out.set(name, new Map((m.fetch(item, { slot: 0, ctxid: 0 }) as Row[]).map((r) => [r.inst, r.value]))));
   return out;
-}
-
-/** Run QA 1286's pair; `hold` keeps both alive (stopped after their exchange) until released. */
-async function exchange(): Promise<{ server: number; client: number }> {
-  const server = spawn(PY, [PAIR, 'server'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const ports = await new Promise<string[]>((resolve, reject) => {
-    server.stdout!.on('data', (d: Buffer) => {
-      const m = /PORTS (\d+) (\d+)/.exec(d.toString());
-      if (m) resolve([m[1]!, m[2]!]);
-    });
-    server.on('exit', (c) => reject(new Error(`server exited ${c}`)));
-  });
-  const client = await new Promise<number>((resolve, reject) => {
-    const c = execFile(PY, [PAIR, 'client', ...ports], (err) => (err ? reject(err) : resolve(c.pid!)));
-  });
-  await new Promise((r) => (server.exitCode !== null ? r(null) : server.once('exit', r)));
-  return { server: server.pid!, client };
 }
 
 function indomNames(state: ReturnType<typeof context>['state']): Map<number, string> {
