@@ -11,5 +11,6 @@ import { tcpretrans } from './tcpretrans';
 import { tcptop } from './tcptop';
 import { profile } from './profile';
 import { sysfork } from './sysfork';
+import { netproc } from './netproc';
 
-export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile, sysfork];
+export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile, sysfork, netproc];

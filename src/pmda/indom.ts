@@ -237,6 +237,28 @@ export class InstanceDomain {
     if (labels) this.instLabels.set(id, labels);
   }
 
+  /**
+   * Indoms whose id is a process id (netproc, as the proc PMDA): the kernel reuses pids, so a
+   * new process takes over its id from whatever name had it (which then has no id).
+   */
+  rebind(id: number, name: string): void {
+    const had = this.byId.get(id);
+    if (had !== undefined && had !== name) {
+      this.byName.delete(had);
+      this.seen.delete(had);
+      this.byId.delete(id);
+      this.active.delete(id);
+    }
+    const hadId = this.byName.get(name);
+    if (hadId !== undefined && hadId !== id) {
+      this.byId.delete(hadId);
+      this.active.delete(hadId);
+      this.byName.delete(name);
+    }
+    this.define(id, name);
+    this.sorted = null;
+  }
+
   /** Drop an instance from the current set; its id stays reserved for its name. */
   deactivate(id: number): void {
     if (this.active.delete(id)) {

@@ -38,8 +38,8 @@ export function makeModuleContext<S extends ConfigSchema>(
   const log = opts.log.child({ module: spec.name });
   for (const d of spec.indoms) {
     const id = makeIndom(opts.domain, d.serial);
-    const file = opts.persist === false ? null : path.join(opts.paths.stateDir, `indom-${opts.domain}.${d.serial}.json`);
-    const dom = new InstanceDomain(id, file, d.remember, d.persist ?? 'names');
+    const file = opts.persist === false || d.persist === 'none' ? null : path.join(opts.paths.stateDir, `indom-${opts.domain}.${d.serial}.json`);
+    const dom = new InstanceDomain(id, file, d.remember, d.persist === 'ids' ? 'ids' : 'names');
     if (dom.recovered) opts.log.warn({ module: spec.name, indom: id }, `instance-id state: ${dom.recovered}`);
     state.indoms.set(d.serial, dom);
   }

@@ -33,8 +33,9 @@ export interface IndomSpec {
    * What survives a restart. 'names' (default): every name keeps its id. 'ids': only the
    * highest id given, so no id is ever reused but a name seen again after a restart gets a new
    * one; for big, short-lived names (profile stacks) whose state would otherwise be megabytes.
+   * 'none': nothing (the ids are process ids, which mean nothing after the processes are gone).
    */
-  persist?: 'names' | 'ids';
+  persist?: 'names' | 'ids' | 'none';
   /** Inactive names remembered (in memory and on disk) before the longest-idle are forgotten. */
   remember?: number;
 }

@@ -123,3 +123,17 @@ describe('pmdabcc compatibility', () => {
     }
   });
 });
+
+// The per-process network, I/O, page cache and lock modules (issue 12), from pmdabcc-pmids-more.txt.
+describe('pmdabcc compatibility: per-process network, I/O, page cache, locks', () => {
+  const CLUSTERS = [40];
+  it(`every PMID of clusters ${CLUSTERS.join(', ')} names the same metric`, () => {
+    const ours = new Map([...metaTable().byPmid.values()].map((e) => [pmidString(e.pmid), e]));
+    // ../shared beside the repository (a helper's worktree sits one level deeper).
+    const file = ['../../../shared/docs', '../../../../shared/docs'].map((d) => path.resolve(__dirname, d, 'pmdabcc-pmids-more.txt')).find((f) => fs.existsSync(f));
+    const more = fs.readFileSync(file ?? 'pmdabcc-pmids-more.txt (not found beside the repository)', 'utf8');
+    const lines = more.split('\n').filter((l) => CLUSTERS.some((c) => l.startsWith(`149.${c}.`)));
+    expect(lines.length).toBeGreaterThan(0);
+    for (const [id, name] of lines.map((l) => l.split('\t') as [string, string])) expect(ours.get(id)?.spec.name, id).toBe(name);
+  });
+});

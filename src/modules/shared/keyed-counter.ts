@@ -55,7 +55,7 @@ export interface KeyedCounterDecl<S extends ConfigSchema, F extends string> {
    * Entries whose subject is gone (e.g. an exited process), asked at most every pruneMs: the
    * kernel entry is deleted; with `drop`, the instance leaves the indom too (else it keeps its total).
    */
-  gone?: { everyMs: number; test(name: string, key: Buffer): boolean; drop: boolean };
+  gone?: { everyMs: number; test(name: string, key: Buffer, ctx: ModuleContext<ConfigValuesOf<S>>): boolean; drop: boolean | ((c: ConfigValuesOf<S>) => boolean) };
   /** Most instances kept; beyond it the longest-unchanged leave (counted as lost). Default 65536. */
   maxInstances?: number;
 }
@@ -83,6 +83,8 @@ export class KeyedCounterTool<S extends ConfigSchema, F extends string> extends 
   private readonly fields: F[];
   private readonly entries = new Map<string, Entry>();
   private readonly instances = new Map<string, Instance>();
+  /** Instances with a fixed id (a pid), by id. */
+  private readonly byId = new Map<number, Instance>();
   private readonly indom: InstanceDomain | null;
   private generation = 0;
   private prunedAt = 0;
@@ -209,11 +211,15 @@ export class KeyedCounterTool<S extends ConfigSchema, F extends string> extends 
       let id: number;
       if (typeof n === 'string') id = this.indom.ensure(name);
       else {
-        this.indom.define(n.id, name);
+        // A fixed id is a pid: a new process that got an exited one's pid takes over its id.
+        const prev = this.byId.get(n.id);
+        if (prev) this.forget(prev);
+        this.indom.rebind(n.id, name);
         id = n.id;
       }
       inst = { name, id, sums: new Array(this.fields.length).fill(0n), changed: this.generation };
       this.instances.set(name, inst);
+      if (typeof n !== 'string') this.byId.set(id, inst);
       this.evict();
     }
     return inst;
@@ -240,6 +246,7 @@ export class KeyedCounterTool<S extends ConfigSchema, F extends string> extends 
 
   private forget(inst: Instance): void {
     this.instances.delete(inst.name);
+    if (this.byId.get(inst.id) === inst) this.byId.delete(inst.id);
     if (this.indom && inst.id !== PM_IN_NULL) this.indom.deactivate(inst.id);
     for (const e of this.entries.values()) if (e.inst === inst) e.inst = null;
   }
@@ -254,12 +261,13 @@ export class KeyedCounterTool<S extends ConfigSchema, F extends string> extends 
     for (const [id, e] of this.entries) {
       if (!e.inst) continue;
       const key = Buffer.from(id, 'latin1');
-      if (!g.test(e.inst.name, key)) continue;
+      if (!g.test(e.inst.name, key, this.ctx)) continue;
       this.map.delete(key);
       this.entries.delete(id);
       dead.add(e.inst);
     }
-    if (g.drop) for (const inst of dead) this.forget(inst);
+    const drop = typeof g.drop === 'function' ? g.drop(this.ctx.config) : g.drop;
+    if (drop) for (const inst of dead) this.forget(inst);
   }
 
   fetch(item: number): FetchResult {
