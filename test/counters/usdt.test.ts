@@ -89,3 +89,61 @@ describe('uprobe_hits', () => {
     await expect(uprobeHits.create(c2).start()).rejects.toThrow(/nosuchlibxyz:foo: library "nosuchlibxyz" not found/);
   });
 });
+
+describe('usdt_hits', () => {
+  it('expands probe regexes against the notes; reports what matches nothing; stays off with nothing to attach', async () => {
+    const { ctx } = context(usdtHits, {});
+    await expect(usdtHits.create(ctx).start()).rejects.toThrow(/no usdts configured/);
+    const { ctx: c2 } = context(usdtHits, { usdts: `${PYTHON}:nosuchprobe` });
+    await expect(usdtHits.create(c2).start()).rejects.toThrow(/no such probe; it has audit, gc__done/);
+    const { ctx: c3 } = context(usdtHits, { usdts: '/usr/bin/perl:.*' });
+    await expect(usdtHits.create(c3).start()).rejects.toThrow(/has no USDT probes/);
+  });
+
+  it('traces every matching process, picks up one started later, keeps another out, releases the links of one that exits', async () => {
+    const mine = pyScript('usdt_mine', `def f(i): return i\nfor i in range(${K}): f(i)`, { delay: 1.5 });
+    const other = pyScript('usdt_other', `def g(i): return i\nfor i in range(${3 * K}): g(i)`, { delay: 1.5 });
+    const linksBefore = kernelLinks('usdt_hit');
+    const { ctx, state } = context(usdtHits, { usdts: `${PYTHON}:function__(entry|return),${PYTHON}:gc__start`, process: '.*/usdt_mine\\.py', process_refresh: '1' });
+    const m = usdtHits.create(ctx);
+    await m.start();
+    expect(state.variant).toMatch(/^usdt 0 processes/);
+    const b = runPy(other);
+    const a = runPy(mine); // started after the module: found by the rescan within its 1.5 s sleep
+    try {
+      expect(await until(() => state.variant.startsWith('usdt 1 process '))).toBe(true);
+      expect(kernelLinks('usdt_hit')).toBeGreaterThanOrEqual(linksBefore + 3);
+      await a.done;
+      await b.done;
+      const t = totals<'hits'>(m);
+      const entries = t.get(`${PYTHON}::function__entry`)!.hits;
+      expect(entries).toBeGreaterThanOrEqual(BigInt(K));
+      expect(entries).toBeLessThan(BigInt(K + 20)); // the other script's 3K calls are not here
+      expect(t.get(`${PYTHON}::function__return`)!.hits).toBeGreaterThanOrEqual(BigInt(K));
+      await a.end();
+      expect(await until(() => state.variant.startsWith('usdt 0 processes'))).toBe(true);
+      expect(kernelLinks('usdt_hit')).toBe(linksBefore);
+    } finally {
+      await a.end();
+      await b.end();
+      await m.stop();
+    }
+    expect(kernelLinks('usdt_hit')).toBe(linksBefore);
+  });
+
+  it('without process, counts every process running the binary (semaphores raised by the kernel)', async () => {
+    const s = pyScript('usdt_all', `def f(i): return i\nfor i in range(${K}): f(i)`, { delay: 0.5 });
+    const { ctx, state } = context(usdtHits, { usdts: `${PYTHON}:function__entry` });
+    const m = usdtHits.create(ctx);
+    await m.start();
+    const a = runPy(s);
+    try {
+      expect(state.variant).toBe('usdt all processes');
+      await a.done;
+      expect(totals<'hits'>(m).get(`${PYTHON}::function__entry`)!.hits).toBeGreaterThanOrEqual(BigInt(K));
+    } finally {
+      await a.end();
+      await m.stop();
+    }
+  });
+});
