@@ -6,6 +6,6 @@ export { type ExpectedLayout, type FieldLayout, type StructLayout } from './btf-
 export { BPF_MAP_TYPE } from './libbpf';
 export { setLibbpfLogger, withLibbpfLogger } from './log';
 export { BpfMap, type BatchResult } from './map';
-export { BpfObject, enableBpfStats, libbpfVersion, possibleCpus, onlineCpus, type GlobalValue, type ProgramStats } from './object';
+export { BpfObject, enableBpfStats, libbpfVersion, possibleCpus, onlineCpus, type GlobalValue, type ProgramStats, type UprobeTarget, type UsdtTarget } from './object';
 export { openCpuClockEvent, type PerfEventOptions } from './perf-event';
 export { loadWithVariants, needBtfTracepoints, needKprobes, needTracepoints, variantSummary, type Hook, type Variant, type Loaded } from './variants';

@@ -23,6 +23,31 @@ export const SampleFn = koffi.proto('int ring_buffer_sample_fn(void *ctx, void *
 /** libbpf_print_fn_t. va_list decays to a pointer in a parameter list (x86_64 and arm64 ABIs). */
 export const PrintFn = koffi.proto('int libbpf_print_fn(int level, void *fmt, void *ap)');
 
+/** struct bpf_uprobe_opts (libbpf 1.1 layout, 40 bytes; `sz` tells libbpf which fields we know). */
+const UPROBE_OPTS = koffi.struct('bpf_uprobe_opts', {
+  sz: 'size_t',
+  ref_ctr_offset: 'size_t',
+  bpf_cookie: 'uint64_t',
+  retprobe: 'bool',
+  func_name: 'const char *',
+});
+export interface UprobeOpts {
+  sz: number;
+  ref_ctr_offset: number;
+  bpf_cookie: bigint | number;
+  retprobe: boolean;
+  func_name: string | null;
+}
+export const UPROBE_OPTS_SIZE = koffi.sizeof(UPROBE_OPTS);
+
+/** struct bpf_usdt_opts (libbpf >= 1.0). */
+const USDT_OPTS = koffi.struct('bpf_usdt_opts', { sz: 'size_t', usdt_cookie: 'uint64_t' });
+export interface UsdtOpts {
+  sz: number;
+  usdt_cookie: bigint | number;
+}
+export const USDT_OPTS_SIZE = koffi.sizeof(USDT_OPTS);
+
 export const L = {
   libbpf_version_string: lib.func('const char *libbpf_version_string(void)') as () => string,
   libbpf_set_print: lib.func('void *libbpf_set_print(libbpf_print_fn *fn)') as (fn: unknown) => Ptr,
@@ -83,6 +108,12 @@ export const L = {
   ) => Ptr,
   ring_buffer__consume: lib.func('int ring_buffer__consume(void *rb)') as (rb: Ptr) => number,
   ring_buffer__free: lib.func('void ring_buffer__free(void *rb)') as (rb: Ptr) => void,
+  bpf_program__attach_uprobe_opts: lib.func(
+    'void *bpf_program__attach_uprobe_opts(void *prog, int pid, const char *binary_path, size_t func_offset, const bpf_uprobe_opts *opts)',
+  ) as (prog: Ptr, pid: number, binary: string, funcOffset: number, opts: UprobeOpts) => Ptr,
+  bpf_program__attach_usdt: lib.func(
+    'void *bpf_program__attach_usdt(void *prog, int pid, const char *binary_path, const char *provider, const char *name, const bpf_usdt_opts *opts)',
+  ) as (prog: Ptr, pid: number, binary: string, provider: string, name: string, opts: UsdtOpts) => Ptr,
   bpf_link__destroy: lib.func('int bpf_link__destroy(void *link)') as (link: Ptr) => number,
 
   bpf_map__name: lib.func('const char *bpf_map__name(void *map)') as (map: Ptr) => string,
@@ -158,6 +189,9 @@ export const C = {
     fmt: Ptr,
     ap: Ptr,
   ) => number,
+  dlopen: libc.func('void *dlopen(const char *file, int mode)') as (file: string, mode: number) => Ptr,
+  dlsym: libc.func('void *dlsym(void *handle, const char *name)') as (h: Ptr, name: string) => Ptr,
+  dlclose: libc.func('int dlclose(void *handle)') as (h: Ptr) => number,
   strerror: libc.func('const char *strerror(int errnum)') as (e: number) => string,
   close: libc.func('int close(int fd)') as (fd: number) => number,
   mount: libc.func('int mount(const char *src, const char *target, const char *type, unsigned long flags, void *data)') as (
@@ -183,6 +217,14 @@ export const C = {
   /** syscall(2) is variadic: extra arguments are passed as (type, value) pairs. */
   syscall: libc.func('long syscall(long number, ...)') as (n: number, ...typedArgs: unknown[]) => number,
 };
+
+export const RTLD_NOW = 2;
+export const RTLD_NOLOAD = 4;
+
+/** The address a native pointer holds. */
+export function addressOf(ptr: Ptr): bigint {
+  return koffi.address(ptr) as bigint;
+}
 
 /** errno of the last call on this thread (koffi saves it right after each native call). */
 export function lastErrno(): number {

@@ -6,13 +6,41 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { structLayout, verifyLayout, type ExpectedLayout, type StructLayout } from './btf-layout';
 import { BpfError } from './errors';
-import { BTF_KIND, C, L, lastErrno, readNative, readU32s, type NativePtr } from './libbpf';
+import { BTF_KIND, C, L, UPROBE_OPTS_SIZE, USDT_OPTS_SIZE, lastErrno, readNative, readU32s, type NativePtr } from './libbpf';
 import { BpfLink } from './link';
 import { captureWarnings } from './log';
 import { BpfMap } from './map';
 import { openCpuClockEvent, type PerfEventOptions } from './perf-event';
 
 export type GlobalValue = number | bigint | boolean | string | Buffer;
+
+/** Where a uprobe goes: a function (by name, resolved by libbpf in the file's symbols) or a file offset. */
+export interface UprobeTarget {
+  /** The ELF file (executable or shared library), an absolute path. */
+  binary: string;
+  /** Symbol name; with `offset`, the offset is within the function. */
+  func?: string;
+  /** File offset (without `func`) or offset within `func`. */
+  offset?: number;
+  /** -1: every process that maps the file; else only this one. */
+  pid?: number;
+  /** Value the program reads with bpf_get_attach_cookie(). */
+  cookie?: bigint | number;
+  retprobe?: boolean;
+  /** File offset of a USDT semaphore the kernel increments while attached. */
+  refCtrOffset?: number;
+}
+
+/** A USDT probe to attach (libbpf >= 1.0 resolves sites, arguments and semaphores itself). */
+export interface UsdtTarget {
+  binary: string;
+  provider: string;
+  name: string;
+  /** -1: every process that maps the file; else only this one. */
+  pid?: number;
+  /** Value the program reads with bpf_usdt_cookie(). */
+  cookie?: bigint | number;
+}
 
 export interface ProgramStats {
   id: number;
@@ -314,6 +342,46 @@ export class BpfObject {
     const p = this.prog(program);
     const desc = `program ${program} (${retprobe ? 'kretprobe' : 'kprobe'}/${func})`;
     const { result, messages } = captureWarnings(() => L.bpf_program__attach_kprobe(p, retprobe, func));
+    if (!result) {
+      const err = new BpfError('attach', lastErrno(), desc, messages.at(-1));
+      err.program = program;
+      throw err;
+    }
+    return this.track(result, desc);
+  }
+
+  /** Attach a SEC("uprobe")/SEC("uretprobe") program to a user-space function or offset. */
+  attachUprobe(program: string, t: UprobeTarget): BpfLink {
+    const p = this.prog(program);
+    const pid = t.pid ?? -1;
+    const where = `${t.binary}:${t.func ?? ''}${t.offset ? `+0x${t.offset.toString(16)}` : ''}`;
+    const desc = `program ${program} (${t.retprobe ? 'uretprobe' : 'uprobe'} ${where}${pid >= 0 ? ` pid ${pid}` : ''})`;
+    const opts = {
+      sz: UPROBE_OPTS_SIZE,
+      ref_ctr_offset: t.refCtrOffset ?? 0,
+      bpf_cookie: t.cookie ?? 0,
+      retprobe: t.retprobe ?? false,
+      func_name: t.func ?? null,
+    };
+    const { result, messages } = captureWarnings(() => L.bpf_program__attach_uprobe_opts(p, pid, t.binary, t.offset ?? 0, opts));
+    if (!result) {
+      const err = new BpfError('attach', lastErrno(), desc, messages.at(-1));
+      err.program = program;
+      throw err;
+    }
+    return this.track(result, desc);
+  }
+
+  /**
+   * Attach a SEC("usdt") program to every site of a USDT probe in `binary` (one link for all
+   * sites; destroying it detaches them all and drops the semaphore references).
+   */
+  attachUsdt(program: string, t: UsdtTarget): BpfLink {
+    const p = this.prog(program);
+    const pid = t.pid ?? -1;
+    const desc = `program ${program} (usdt ${t.binary}:${t.provider}:${t.name}${pid >= 0 ? ` pid ${pid}` : ''})`;
+    const opts = { sz: USDT_OPTS_SIZE, usdt_cookie: t.cookie ?? 0 };
+    const { result, messages } = captureWarnings(() => L.bpf_program__attach_usdt(p, pid, t.binary, t.provider, t.name, opts));
     if (!result) {
       const err = new BpfError('attach', lastErrno(), desc, messages.at(-1));
       err.program = program;

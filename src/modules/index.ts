@@ -12,5 +12,29 @@ import { tcptop } from './tcptop';
 import { profile } from './profile';
 import { sysfork } from './sysfork';
 import { netproc } from './netproc';
+import { ucalls } from './ucalls';
+import { uprobeHits } from './uprobe_hits';
+import { usdtHits } from './usdt_hits';
+import { usdtJvmThreads } from './usdt_jvm_threads';
+import { ustat } from './ustat';
 
-export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile, sysfork, netproc];
+export const MODULES: ModuleSpec[] = [
+  biolatency,
+  tcplife,
+  runqlat,
+  ext4dist,
+  xfsdist,
+  zfsdist,
+  execsnoop,
+  tcpretrans,
+  biotop,
+  tcptop,
+  profile,
+  sysfork,
+  netproc,
+  ucalls,
+  ustat,
+  usdtHits,
+  uprobeHits,
+  usdtJvmThreads,
+];

@@ -72,15 +72,6 @@ class Fields {
   }
 }
 
-interface Section {
-  type: number;
-  flags: number;
-  offset: number;
-  size: number;
-  link: number;
-  entsize: number;
-}
-
 function readAt(fd: number, file: string, length: number, position: number, size: number): Buffer {
   if (length < 0 || length > MAX_TABLE_BYTES) throw new ElfError(file, `refusing a ${length}-byte table`);
   if (position < 0 || position + length > size) {
@@ -94,6 +85,116 @@ function readAt(fd: number, file: string, length: number, position: number, size
     done += n;
   }
   return buf;
+}
+
+/** The headers of an ELF file: its class and byte order, sections and loadable segments. */
+export interface ElfLayout {
+  size: number;
+  le: boolean;
+  is64: boolean;
+  /** e_type: 2 executable, 3 shared object / PIE. */
+  type: number;
+  sections: ElfSection[];
+  segments: ElfSegment[];
+  buildId: string | null;
+}
+
+/** A section header, with its name from .shstrtab ('' when the file has none). */
+export interface ElfSection {
+  name: string;
+  type: number;
+  flags: number;
+  addr: number;
+  offset: number;
+  size: number;
+  link: number;
+  entsize: number;
+}
+
+/**
+ * Read an ELF file's headers from an open descriptor (positional reads only). Shared by the
+ * symbol reader here and the USDT note reader (src/modules/shared/stapsdt.ts).
+ */
+export function readElfLayout(fd: number, file: string): ElfLayout {
+  const size = fs.fstatSync(fd).size;
+  if (size < 52) throw new ElfError(file, `too short for an ELF header (${size} bytes)`);
+  const ident = readAt(fd, file, Math.min(64, size), 0, size);
+  if (ident[0] !== 0x7f || ident[1] !== 0x45 || ident[2] !== 0x4c || ident[3] !== 0x46) {
+    throw new ElfError(file, 'not an ELF file (bad magic)');
+  }
+  const cls = ident[4];
+  const data = ident[5];
+  if (cls !== 1 && cls !== 2) throw new ElfError(file, `unknown ELF class ${cls}`);
+  if (data !== 1 && data !== 2) throw new ElfError(file, `unknown ELF data encoding ${data}`);
+  const is64 = cls === 2;
+  if (is64 && size < 64) throw new ElfError(file, `too short for an ELF64 header (${size} bytes)`);
+  const h = new Fields(ident, data === 1, is64);
+  const type = h.u16(16);
+  const phoff = h.addr(32, 28);
+  const shoff = h.addr(40, 32);
+  const phentsize = h.u16(is64 ? 54 : 42);
+  let phnum = h.u16(is64 ? 56 : 44);
+  const shentsize = h.u16(is64 ? 58 : 46);
+  let shnum = h.u16(is64 ? 60 : 48);
+  const wantPh = is64 ? 56 : 32;
+  const wantSh = is64 ? 64 : 40;
+
+  // Section headers (optional: a stripped-of-sections file still has segments).
+  const sections: (ElfSection & { nameOff: number })[] = [];
+  if (shoff !== 0) {
+    if (shentsize !== wantSh) throw new ElfError(file, `section header size ${shentsize}, expected ${wantSh}`);
+    const first = new Fields(readAt(fd, file, wantSh, shoff, size), data === 1, is64);
+    // Extended numbering: counts that do not fit the header live in section 0.
+    if (shnum === 0) shnum = is64 ? first.u64(32) : first.u32(20);
+    if (phnum === 0xffff) phnum = first.u32(is64 ? 44 : 28);
+    const raw = new Fields(readAt(fd, file, shnum * wantSh, shoff, size), data === 1, is64);
+    for (let i = 0; i < shnum; i++) {
+      const o = i * wantSh;
+      sections.push({
+        name: '',
+        nameOff: raw.u32(o),
+        type: raw.u32(o + 4),
+        flags: is64 ? raw.u64(o + 8) : raw.u32(o + 8),
+        addr: raw.addr(o + 16, o + 12),
+        offset: raw.addr(o + 24, o + 16),
+        size: raw.addr(o + 32, o + 20),
+        link: raw.u32(is64 ? o + 40 : o + 24),
+        entsize: raw.addr(o + 56, o + 36),
+      });
+    }
+  }
+
+  // Names from the section-name string table, when there is one.
+  const shstrndx = h.u16(is64 ? 62 : 50);
+  const shstr = sections[shstrndx];
+  if (shstr && shstr.type !== SHT_NOBITS && shstr.size > 0 && shstr.size <= 16 * 1024 * 1024 && shstr.offset + shstr.size <= size) {
+    const names = readAt(fd, file, shstr.size, shstr.offset, size);
+    for (const sec of sections) {
+      const end = names.indexOf(0, sec.nameOff);
+      sec.name = sec.nameOff < names.length ? names.toString('latin1', sec.nameOff, end < 0 ? names.length : end) : '';
+    }
+  }
+
+  const segments: ElfSegment[] = [];
+  let buildId: string | null = null;
+  if (phoff !== 0 && phnum > 0) {
+    if (phentsize !== wantPh) throw new ElfError(file, `program header size ${phentsize}, expected ${wantPh}`);
+    const ph = new Fields(readAt(fd, file, phnum * wantPh, phoff, size), data === 1, is64);
+    for (let i = 0; i < phnum; i++) {
+      const o = i * wantPh;
+      const ptype = ph.u32(o);
+      const flags = ph.u32(is64 ? o + 4 : o + 24);
+      const offset = ph.addr(o + 8, o + 4);
+      const vaddr = ph.addr(o + 16, o + 8);
+      const filesz = ph.addr(o + 32, o + 16);
+      const memsz = ph.addr(o + 40, o + 20);
+      if (ptype === PT_LOAD) segments.push({ offset, vaddr, filesz, memsz, exec: (flags & 1) !== 0 });
+      else if (ptype === PT_NOTE && buildId === null && filesz > 0 && filesz < 65536 && offset + filesz <= size) {
+        buildId = findBuildId(readAt(fd, file, filesz, offset, size), data === 1);
+      }
+    }
+  }
+  return { size, le: data === 1, is64, type, sections, segments, buildId };
 }
 
 /** String tables larger than this are read name by name from the file rather than held. */
@@ -204,70 +305,8 @@ export class ElfSymbols {
 
   /** Read from an open descriptor; `file` names it in errors. */
   static readFd(fd: number, file: string): ElfSymbols {
-    const size = fs.fstatSync(fd).size;
-    if (size < 52) throw new ElfError(file, `too short for an ELF header (${size} bytes)`);
-    const ident = readAt(fd, file, Math.min(64, size), 0, size);
-    if (ident[0] !== 0x7f || ident[1] !== 0x45 || ident[2] !== 0x4c || ident[3] !== 0x46) {
-      throw new ElfError(file, 'not an ELF file (bad magic)');
-    }
-    const cls = ident[4];
-    const data = ident[5];
-    if (cls !== 1 && cls !== 2) throw new ElfError(file, `unknown ELF class ${cls}`);
-    if (data !== 1 && data !== 2) throw new ElfError(file, `unknown ELF data encoding ${data}`);
-    const is64 = cls === 2;
-    if (is64 && size < 64) throw new ElfError(file, `too short for an ELF64 header (${size} bytes)`);
-    const h = new Fields(ident, data === 1, is64);
-    const type = h.u16(16);
-    const phoff = h.addr(32, 28);
-    const shoff = h.addr(40, 32);
-    const phentsize = h.u16(is64 ? 54 : 42);
-    let phnum = h.u16(is64 ? 56 : 44);
-    const shentsize = h.u16(is64 ? 58 : 46);
-    let shnum = h.u16(is64 ? 60 : 48);
-    const wantPh = is64 ? 56 : 32;
-    const wantSh = is64 ? 64 : 40;
-
-    // Section headers (optional: a stripped-of-sections file still has segments).
-    let sections: Section[] = [];
-    if (shoff !== 0) {
-      if (shentsize !== wantSh) throw new ElfError(file, `section header size ${shentsize}, expected ${wantSh}`);
-      const first = new Fields(readAt(fd, file, wantSh, shoff, size), data === 1, is64);
-      // Extended numbering: counts that do not fit the header live in section 0.
-      if (shnum === 0) shnum = is64 ? first.u64(32) : first.u32(20);
-      if (phnum === 0xffff) phnum = first.u32(is64 ? 44 : 28);
-      const raw = new Fields(readAt(fd, file, shnum * wantSh, shoff, size), data === 1, is64);
-      for (let i = 0; i < shnum; i++) {
-        const o = i * wantSh;
-        sections.push({
-          type: raw.u32(o + 4),
-          flags: is64 ? raw.u64(o + 8) : raw.u32(o + 8),
-          offset: raw.addr(o + 24, o + 16),
-          size: raw.addr(o + 32, o + 20),
-          link: raw.u32(is64 ? o + 40 : o + 24),
-          entsize: raw.addr(o + 56, o + 36),
-        });
-      }
-    }
-
-    const segments: ElfSegment[] = [];
-    let buildId: string | null = null;
-    if (phoff !== 0 && phnum > 0) {
-      if (phentsize !== wantPh) throw new ElfError(file, `program header size ${phentsize}, expected ${wantPh}`);
-      const ph = new Fields(readAt(fd, file, phnum * wantPh, phoff, size), data === 1, is64);
-      for (let i = 0; i < phnum; i++) {
-        const o = i * wantPh;
-        const ptype = ph.u32(o);
-        const flags = ph.u32(is64 ? o + 4 : o + 24);
-        const offset = ph.addr(o + 8, o + 4);
-        const vaddr = ph.addr(o + 16, o + 8);
-        const filesz = ph.addr(o + 32, o + 16);
-        const memsz = ph.addr(o + 40, o + 20);
-        if (ptype === PT_LOAD) segments.push({ offset, vaddr, filesz, memsz, exec: (flags & 1) !== 0 });
-        else if (ptype === PT_NOTE && buildId === null && filesz > 0 && filesz < 65536 && offset + filesz <= size) {
-          buildId = findBuildId(readAt(fd, file, filesz, offset, size), data === 1);
-        }
-      }
-    }
+    const { size, le, is64, type, sections, segments, buildId } = readElfLayout(fd, file);
+    const data = le ? 1 : 2;
 
     // Prefer the full .symtab; a stripped file keeps only .dynsym (exported functions).
     const symtab = sections.find((s) => s.type === SHT_SYMTAB && s.size > 0);
