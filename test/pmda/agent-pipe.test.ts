@@ -22,6 +22,7 @@ import {
 } from '../../src/pcp';
 import { MODULES } from '../../src/modules';
 import { allModulesOff, startAgent, type AgentPipe } from '../helpers/agent-pipe';
+import { SELF_CLUSTER, SELF_INDOM } from '../../src/modules/pmda-self';
 
 const OFF = allModulesOff(MODULES.map((m) => m.name));
 let agent: AgentPipe | null = null;
@@ -40,7 +41,7 @@ const header = (len: number, type: number) => {
 describe('agent on a pipe', () => {
   it('answers the core requests and the spec errors', async () => {
     agent = await startAgent(OFF);
-    agent.send(encodeFetch({ pmids: [pmid(149, 100, 0), pmid(149, 9, 9)] }));
+    agent.send(encodeFetch({ pmids: [pmid(149, SELF_CLUSTER, 0), pmid(149, 9, 9)] }));
     const r = await agent.next();
     expect(r?.type).toBe(PDU.RESULT);
     if (r?.type !== PDU.RESULT) return;
@@ -52,9 +53,9 @@ describe('agent on a pipe', () => {
     expect(await agent.next()).toMatchObject({ type: PDU.ERROR, code: PM_ERR.PMID });
     agent.send(encodeInstanceReq({ indom: indom(149, 77) }));
     expect(await agent.next()).toMatchObject({ type: PDU.ERROR, code: PM_ERR.INDOM });
-    agent.send(encodeInstanceReq({ indom: indom(149, 100), inst: 9999 }));
+    agent.send(encodeInstanceReq({ indom: indom(149, SELF_INDOM), inst: 9999 }));
     expect(await agent.next()).toMatchObject({ type: PDU.ERROR, code: PM_ERR.INST });
-    agent.send(encodeInstanceReq({ indom: indom(149, 100), name: 'no-such-module' }));
+    agent.send(encodeInstanceReq({ indom: indom(149, SELF_INDOM), name: 'no-such-module' }));
     expect(await agent.next()).toMatchObject({ type: PDU.ERROR, code: PM_ERR.INST });
     agent.send(encodeTextReq({ ident: pmid(149, 9, 9), textType: PM_TEXT.PMID | PM_TEXT.ONELINE }));
     expect(await agent.next()).toMatchObject({ type: PDU.ERROR, code: PM_ERR.TEXT });
@@ -71,13 +72,13 @@ describe('agent on a pipe', () => {
 
   it('applies the last profile to later fetches', async () => {
     agent = await startAgent(OFF);
-    const modules = indom(149, 100);
+    const modules = indom(149, SELF_INDOM);
     agent.send(encodeProfile({ ctxid: 0, globalState: 0, profiles: [{ indom: modules, state: 1, instances: [0] }] }));
-    agent.send(encodeFetch({ pmids: [pmid(149, 100, 1)] }));
+    agent.send(encodeFetch({ pmids: [pmid(149, SELF_CLUSTER, 1)] }));
     const r = await agent.next();
     if (r?.type !== PDU.RESULT) throw new Error('no result');
     expect(r.sets[0]!.values.map((v) => v.inst)).toEqual([0]);
-    agent.send(encodeFetch({ pmids: [pmid(149, 100, 1)] }));
+    agent.send(encodeFetch({ pmids: [pmid(149, SELF_CLUSTER, 1)] }));
     const again = await agent.next();
     if (again?.type !== PDU.RESULT) throw new Error('no result');
     expect(again.sets[0]!.values.map((v) => v.inst)).toEqual([0]);
@@ -88,18 +89,18 @@ describe('agent on a pipe', () => {
     const odd = Buffer.concat([header(16, 0x7077), Buffer.alloc(4)]);
     agent.send(odd);
     expect(await agent.next()).toMatchObject({ type: PDU.ERROR, code: PM_ERR.NYI });
-    agent.send(encodeDescReq({ pmid: pmid(149, 100, 0) }));
-    expect(await agent.next()).toMatchObject({ type: PDU.DESC, pmid: pmid(149, 100, 0) });
+    agent.send(encodeDescReq({ pmid: pmid(149, SELF_CLUSTER, 0) }));
+    expect(await agent.next()).toMatchObject({ type: PDU.DESC, pmid: pmid(149, SELF_CLUSTER, 0) });
   });
 
   it('answers a request whose body does not decode with EPROTO and keeps serving', async () => {
     agent = await startAgent(OFF);
-    const fetch = encodeFetch({ pmids: [pmid(149, 100, 0)] });
+    const fetch = encodeFetch({ pmids: [pmid(149, SELF_CLUSTER, 0)] });
     fetch.writeInt32BE(5, 24); // numpmid 5 but only one PMID follows
     agent.send(fetch);
     expect(await agent.next()).toMatchObject({ type: PDU.ERROR, code: -71 });
     expect(fs.readFileSync(agent.log, 'utf8')).toMatch(/malformed PDU/);
-    agent.send(encodeDescReq({ pmid: pmid(149, 100, 0) }));
+    agent.send(encodeDescReq({ pmid: pmid(149, SELF_CLUSTER, 0) }));
     expect(await agent.next()).toMatchObject({ type: PDU.DESC });
   });
 
@@ -112,7 +113,7 @@ describe('agent on a pipe', () => {
 
   it('a truncated PDU or a length larger than the data, then EOF: logged, exit 0', async () => {
     agent = await startAgent(OFF);
-    const fetch = encodeFetch({ pmids: [pmid(149, 100, 0)] });
+    const fetch = encodeFetch({ pmids: [pmid(149, SELF_CLUSTER, 0)] });
     agent.send(fetch.subarray(0, fetch.length - 3));
     expect(await agent.next(500)).toBeNull();
     agent.proc.stdin.end();
@@ -129,7 +130,7 @@ describe('agent on a pipe', () => {
   it('drops per-client state on NOTCONN without replying, and exits on SIGTERM', async () => {
     agent = await startAgent(OFF);
     agent.send(encodeError({ code: PM_ERR.NOTCONN, from: 3 }));
-    agent.send(encodeDescReq({ pmid: pmid(149, 100, 0) }));
+    agent.send(encodeDescReq({ pmid: pmid(149, SELF_CLUSTER, 0) }));
     expect(await agent.next()).toMatchObject({ type: PDU.DESC });
     agent.proc.kill('SIGTERM');
     expect(await agent.exited()).toBe(0);
@@ -137,7 +138,7 @@ describe('agent on a pipe', () => {
 
   it('reports config errors by section and key and serves the rest', async () => {
     agent = await startAgent(`${OFF}[pmda]\nlog_level = loud\n[nosuch]\nx = 1\n`);
-    agent.send(encodeFetch({ pmids: [pmid(149, 100, 5), pmid(149, 100, 0)] }));
+    agent.send(encodeFetch({ pmids: [pmid(149, SELF_CLUSTER, 5), pmid(149, SELF_CLUSTER, 0)] }));
     const r = await agent.next();
     if (r?.type !== PDU.RESULT) throw new Error('no result');
     const errors = String(r.sets[0]!.values[0]!.value);

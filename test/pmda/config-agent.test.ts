@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFetch, encodeInstanceReq, indom, pmid, PDU } from '../../src/pcp';
 import { MODULES } from '../../src/modules';
 import { allModulesOff, startAgent, type AgentPipe } from '../helpers/agent-pipe';
+import { SELF_CLUSTER, SELF_INDOM } from '../../src/modules/pmda-self';
 
 const NAMES = MODULES.map((m) => m.name);
 let agent: AgentPipe | null = null;
@@ -17,11 +18,11 @@ afterEach(() => {
 
 /** bcc.pmda.module.state/error per module and bcc.pmda.config.errors. */
 async function health(a: AgentPipe): Promise<{ modules: Record<string, { state: string; error: string }>; errors: string }> {
-  a.send(encodeInstanceReq({ indom: indom(149, 100) }));
+  a.send(encodeInstanceReq({ indom: indom(149, SELF_INDOM) }));
   const ir = await a.next();
   if (ir?.type !== PDU.INSTANCE) throw new Error(`no instance reply: ${JSON.stringify(ir)}`);
   const names = new Map(ir.instances.map((i) => [i.inst, i.name!]));
-  a.send(encodeFetch({ pmids: [pmid(149, 100, 1), pmid(149, 100, 2), pmid(149, 100, 5)] }));
+  a.send(encodeFetch({ pmids: [pmid(149, SELF_CLUSTER, 1), pmid(149, SELF_CLUSTER, 2), pmid(149, SELF_CLUSTER, 5)] }));
   const r = await a.next();
   if (r?.type !== PDU.RESULT) throw new Error(`no result: ${JSON.stringify(r)}`);
   const modules: Record<string, { state: string; error: string }> = {};

@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeInstanceReq, indom, PDU } from '../../src/pcp';
 import { MODULES } from '../../src/modules';
 import { allModulesOff, startAgent, type AgentPipe } from '../helpers/agent-pipe';
+import { SELF_INDOM } from '../../src/modules/pmda-self';
 
 let agent: AgentPipe | null = null;
 afterEach(() => {
@@ -14,7 +15,7 @@ afterEach(() => {
 });
 
 async function moduleIds(a: AgentPipe): Promise<Map<string, number>> {
-  a.send(encodeInstanceReq({ indom: indom(149, 100) }));
+  a.send(encodeInstanceReq({ indom: indom(149, SELF_INDOM) }));
   const r = await a.next();
   if (r?.type !== PDU.INSTANCE) throw new Error(`no instance reply: ${JSON.stringify(r)}`);
   return new Map(r.instances.map((i) => [i.name!, i.inst]));
@@ -29,14 +30,14 @@ describe('instance-id state after a crash', () => {
     expect(before.size).toBe(MODULES.length);
     agent.proc.kill('SIGTERM');
     expect(await agent.exited()).toBe(0);
-    const file = path.join(state, 'indom-149.100.json');
+    const file = path.join(state, `indom-149.${SELF_INDOM}.json`);
     fs.truncateSync(file, 7);
 
     agent = await startAgent(conf, ['--state-dir', state]);
     const after = await moduleIds(agent);
     expect([...after.keys()].sort()).toEqual([...before.keys()].sort());
     for (const [name, id] of after) expect([...before.values()], name).not.toContain(id);
-    expect(fs.readFileSync(agent.log, 'utf8')).toMatch(/instance-id state: .*indom-149.100.json is corrupt .*moved to/);
-    expect(fs.readdirSync(state).filter((f) => f.startsWith('indom-149.100.json.corrupt-'))).toHaveLength(1);
+    expect(fs.readFileSync(agent.log, 'utf8')).toMatch(/instance-id state: .*indom-149\.300\.json is corrupt .*moved to/);
+    expect(fs.readdirSync(state).filter((f) => f.startsWith(`indom-149.${SELF_INDOM}.json.corrupt-`))).toHaveLength(1);
   });
 });
