@@ -63,9 +63,19 @@ function version(): string {
   return /value "([^"]*)"/.exec(out)?.[1] ?? '';
 }
 
+/** The live runq latency buckets (name → instance id), as a fetch reports them. */
 function runqIds(): Map<string, number> {
   const out = sh('pminfo', ['-f', 'bcc.runq.latency'], { allowFail: true }).out;
   return new Map([...out.matchAll(/inst \[(\d+) or "([^"]+)"\]/g)].map((m) => [m[2]!, Number(m[1])]));
+}
+
+/** Every instance id the agent keeps in its state directory: file → name → id. */
+function keptIds(): Record<string, Record<string, number>> {
+  const out: Record<string, Record<string, number>> = {};
+  for (const f of fs.readdirSync(STATE_DIR).filter((n) => /^indom-.*\.json$/.test(n))) {
+    out[f] = (JSON.parse(fs.readFileSync(path.join(STATE_DIR, f), 'utf8')) as { names: Record<string, number> }).names;
+  }
+  return out;
 }
 
 function moduleState(module: string): string {
@@ -190,6 +200,8 @@ describe('the Debian package', () => {
   it('upgrades to the bumped package: one restart, the same instance ids, the edited ebpf.conf kept', async () => {
     await waitFor('runqlat instances', () => runqIds().size >= 3, 30_000);
     const before = runqIds();
+    const keptBefore = keptIds();
+    expect(Object.keys(keptBefore).length).toBeGreaterThan(0);
     const pidsBefore = agentPids();
     expect(pidsBefore.length).toBe(1);
     // An administrator's edit: turn biolatency off (its section's commented-out enabled line).
@@ -212,8 +224,15 @@ describe('the Debian package', () => {
     expect(starts.length).toBe(1);
     expect(starts[0]).toContain(`"version":"${v2}`);
     expect(fs.readdirSync(PMDA_DIR).filter((f) => f.startsWith('.Need'))).toEqual([]);
+    // Buckets come back as the new agent sees them again: every one that has keeps its id, and
+    // every id the old agent kept on disk is still there, for every instance domain.
+    await waitFor('runqlat buckets again', () => [...runqIds().keys()].filter((n) => before.has(n)).length >= 3, 30_000);
     const after = runqIds();
-    for (const [name, id] of before) expect({ name, id: after.get(name) }).toEqual({ name, id });
+    for (const [name, id] of after) if (before.has(name)) expect({ name, id }).toEqual({ name, id: before.get(name) });
+    const keptAfter = keptIds();
+    for (const [file, names] of Object.entries(keptBefore)) {
+      for (const [name, id] of Object.entries(names)) expect({ file, name, id: keptAfter[file]?.[name] }).toEqual({ file, name, id });
+    }
     for (const e of EXTRAS) expect(fs.readdirSync(e.installed).length).toBeGreaterThan(0);
   }, 300_000);
 
@@ -221,6 +240,15 @@ describe('the Debian package', () => {
     const owned = sh('dpkg', ['-L', PKG]).out.split('\n').filter((f) => f && fs.existsSync(f) && !fs.statSync(f).isDirectory());
     const conffiles = sh('dpkg-query', ['-W', '-f=${Conffiles}', PKG]).out.split('\n').map((l) => l.trim().split(' ')[0]!).filter(Boolean);
     expect(conffiles).toContain(CONF);
+    // An administrator's state_dir elsewhere, shared with a file of theirs: the purge (which runs
+    // after dpkg deleted ebpf.conf) takes the agent's instance ids there and nothing else.
+    const alt = path.join(work, 'alt-state');
+    fs.mkdirSync(alt);
+    fs.writeFileSync(path.join(alt, 'indom-149.4.json'), '{}');
+    fs.writeFileSync(path.join(alt, 'theirs'), 'kept');
+    const text = fs.readFileSync(CONF, 'utf8');
+    fs.writeFileSync(CONF, text.replace(/^#\s*state_dir\s*=.*$/m, `state_dir = ${alt}`));
+    expect(fs.readFileSync(CONF, 'utf8')).toContain(`state_dir = ${alt}`);
 
     apt('remove', PKG);
     expect(pkgStatus()).toBe('deinstall ok config-files');
@@ -234,5 +262,7 @@ describe('the Debian package', () => {
     apt('purge', PKG);
     expect(pkgStatus()).toBe('');
     for (const gone of [CONF_DIR, STATE_DIR, LOG, ...conffiles]) expect({ gone, exists: fs.existsSync(gone) }).toEqual({ gone, exists: false });
+    expect(fs.readdirSync(alt)).toEqual(['theirs']);
+    expect(fs.existsSync(`${STATE_DIR}.location`)).toBe(false);
   }, 300_000);
 });
