@@ -73,7 +73,10 @@ do
 done
 find "$root/usr/share/man" -type f ! -name '*.gz' -exec gzip -9n {} + 2>/dev/null || true
 
-# Debian wants the licence with every package.
+# Debian wants the licence and a changelog with every package. Their dates are the last
+# commit's, so two builds of one commit are the same package.
+commit=`git -C "$repo" log -1 --format='%h %ct' 2>/dev/null || echo "unknown \`date +%s\`"`
+when=${commit#* }
 doc=$root/usr/share/doc/$name
 mkdir -p "$doc"
 cat >"$doc/copyright" <<EOF
@@ -81,8 +84,16 @@ Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: pmda-ebpf
 
 Files: *
+Copyright: `date -u -d @$when +%Y` the pmda-ebpf developers
 License: GPL-2.0-or-later
  On Debian systems the full text is in /usr/share/common-licenses/GPL-2.
+EOF
+cat <<EOF | gzip -9n >"$doc/changelog.gz"
+$name ($version) unstable; urgency=medium
+
+  * pmda-ebpf $version, built from commit ${commit% *}.
+
+ -- $maintainer  `date -R -u -d @$when`
 EOF
 
 # 3. Control data. Every file under /etc is a conffile: dpkg keeps the administrator's edits.
