@@ -17,7 +17,6 @@ set -e
 
 repo=`cd "\`dirname $0\`/.." && pwd`
 mkdir -p "${1:-$repo}"
-mkdir -p "${1:-$repo}"
 out=`cd "${1:-$repo}" && pwd`
 pkgdir=$repo/packaging/deb
 
@@ -73,8 +72,8 @@ do
 done
 find "$root/usr/share/man" -type f ! -name '*.gz' -exec gzip -9n {} + 2>/dev/null || true
 
-# Debian wants the licence and a changelog with every package. Their dates are the last
-# commit's, so two builds of one commit are the same package.
+# Debian wants the licence and a changelog with every package. Their dates, and every file's,
+# are the last commit's, so two builds of one commit are the same package byte for byte.
 commit=`git -C "$repo" log -1 --format='%h %ct' 2>/dev/null || echo "unknown \`date +%s\`"`
 when=${commit#* }
 doc=$root/usr/share/doc/$name
@@ -109,5 +108,6 @@ do
     chmod 755 "$root/DEBIAN/$s"
 done
 
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
+find "$root" -exec touch -h -d @$when {} +
+SOURCE_DATE_EPOCH=$when dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" >/dev/null
 echo "package-deb: built $deb (`du -k "$deb" | cut -f1` KiB, installs $size KiB)"

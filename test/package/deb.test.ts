@@ -120,6 +120,10 @@ describe('the Debian package', () => {
     deb1 = path.join(work, 'v1', `${PKG}_${v1.replace('-', '~')}_${arch}.deb`);
     expect(fs.existsSync(deb1)).toBe(true);
     expect(debField(deb1, 'Version')).toBe(v1.replace('-', '~'));
+    // Reproducible: packaging the same tree again gives the same bytes.
+    sh('sh', [path.join(REPO, 'tools/package-deb.sh'), path.join(work, 'again')], { timeout: 180_000 });
+    const sum = (f: string) => sh('sha256sum', [f]).out.split(' ')[0];
+    expect(sum(path.join(work, 'again', path.basename(deb1)))).toBe(sum(deb1));
 
     // The rebuilt package for the upgrade: the same tree with a bumped package.json and, where
     // the tree has none yet, placeholder PCP toolbox files and man page to prove the manifest.
