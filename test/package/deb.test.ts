@@ -248,7 +248,7 @@ describe('the Debian package', () => {
     // after dpkg deleted ebpf.conf) takes the agent's instance ids there and nothing else.
     const alt = path.join(work, 'alt-state');
     fs.mkdirSync(alt);
-    fs.writeFileSync(path.join(alt, 'indom-149.4.json'), '{}');
+    for (const f of ['indom-149.4.json', 'indom-149.4.json.hwm-64', 'indom-149.4.json.corrupt-1']) fs.writeFileSync(path.join(alt, f), '{}');
     fs.writeFileSync(path.join(alt, 'theirs'), 'kept');
     const text = fs.readFileSync(CONF, 'utf8');
     fs.writeFileSync(CONF, text.replace(/^#\s*state_dir\s*=.*$/m, `state_dir = ${alt}`));
