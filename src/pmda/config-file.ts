@@ -148,6 +148,10 @@ export const PMDA_SCHEMA = {
     { min: 256 * 1024, max: 256 * 1024 * 1024 },
     'Largest fetch reply the agent builds, in bytes; metrics past it are answered with PM_ERR_TOOBIG.',
   ),
+  allow_reload: cfg.bool(
+    false,
+    'Allow pmstore bcc.pmda.control.reload to re-read this file without a restart (SIGUSR2 to the agent always does). Only modules whose section changed restart.',
+  ),
 } satisfies ConfigSchema;
 
 export interface PmdaSettings {
@@ -155,6 +159,7 @@ export interface PmdaSettings {
   state_dir: string;
   log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   max_reply_bytes: number;
+  allow_reload: boolean;
 }
 
 /**

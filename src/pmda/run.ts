@@ -58,6 +58,14 @@ export function run(o: RunOptions): void {
     version: o.version,
     modules: MODULES,
     plan,
+    reloadConfig: () => {
+      const again = readConfigFile(configFile, o.configFile !== undefined);
+      for (const note of again.notes) log.warn(note);
+      return planConfig(again, MODULES);
+    },
+    setLogLevel: (level) => {
+      log.level = level;
+    },
     log,
     paths: { bpfDir: o.bpfDir, stateDir },
     notready: o.notready,
@@ -108,9 +116,14 @@ export function run(o: RunOptions): void {
   process.on('SIGTERM', () => exit(0, 'SIGTERM'));
   process.on('SIGINT', () => exit(0, 'SIGINT'));
   process.on('SIGHUP', () => {
-    // pmcd's log rotation convention: reopen the log file. Configuration changes need a restart.
+    // pmcd's log rotation convention: reopen the log file. SIGUSR2 re-reads the configuration.
     dest.reopen();
-    log.info('SIGHUP: log reopened (configuration is read at start-up only)');
+    log.info('SIGHUP: log reopened');
+  });
+  // SIGUSR1 would be the obvious choice, but Node reserves it to open its inspector.
+  process.on('SIGUSR2', () => {
+    const code = agent!.requestReload('SIGUSR2');
+    if (code < 0) log.warn({ code }, 'SIGUSR2: reload not started');
   });
   process.on('uncaughtException', (e) => {
     log.fatal({ err: e.message, stack: e.stack }, 'uncaught exception');
