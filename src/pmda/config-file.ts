@@ -152,6 +152,10 @@ export const PMDA_SCHEMA = {
     false,
     'Allow pmstore bcc.pmda.control.reload to re-read this file without a restart (SIGUSR2 to the agent always does). Only modules whose section changed restart.',
   ),
+  keep_root: cfg.bool(
+    false,
+    'Keep running as root with every capability (for debugging). By default the agent becomes the pcp user once its eBPF programs are loaded, keeping only the capabilities later attaches and symbol lookups need. Read at start-up only.',
+  ),
 } satisfies ConfigSchema;
 
 export interface PmdaSettings {
@@ -160,6 +164,7 @@ export interface PmdaSettings {
   log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   max_reply_bytes: number;
   allow_reload: boolean;
+  keep_root: boolean;
 }
 
 /**

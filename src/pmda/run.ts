@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { PduFramer } from '../pcp/framing';
 import { setLibbpfLogger } from '../bpf/log';
+import { AGENT_USER, capabilityNames, dropPrivileges } from '../bpf/privileges';
 import { MODULES } from '../modules';
 import { Agent } from './agent';
 import { readConfigFile } from './config-file';
@@ -18,6 +19,25 @@ export interface RunOptions {
   stateDir?: string;
   bpfDir: string;
   version: string;
+}
+
+/**
+ * Everything that needs root (loading and attaching, mounting tracefs) is done: continue as the
+ * pcp user with only the capabilities later attaches and symbol lookups need.
+ */
+function leaveRoot(keepRoot: boolean, writable: string[], log: pino.Logger): void {
+  if (process.getuid?.() !== 0) return;
+  if (keepRoot) {
+    log.warn('[pmda] keep_root = true: the agent keeps running as root with every capability');
+    return;
+  }
+  try {
+    const r = dropPrivileges(AGENT_USER, writable);
+    log.info({ user: r.user, uid: r.uid, gid: r.gid, caps: capabilityNames(r.caps), noNewPrivs: true }, 'privileges dropped');
+  } catch (e) {
+    // Still root: say so loudly rather than stop serving metrics.
+    log.error({ err: (e as Error).message }, 'cannot drop privileges: the agent keeps running as root');
+  }
 }
 
 export function run(o: RunOptions): void {
@@ -130,5 +150,10 @@ export function run(o: RunOptions): void {
     exit(1, 'uncaught exception');
   });
 
-  agent!.startModules().catch((e: Error) => log.error({ err: e.message, stack: e.stack }, 'module start-up failed'));
+  agent!
+    .startModules()
+    .catch((e: Error) => log.error({ err: e.message, stack: e.stack }, 'module start-up failed'))
+    .finally(() => {
+      if (!exiting) leaveRoot(settings.keep_root, [stateDir, path.resolve(o.logFile)], log);
+    });
 }
