@@ -22,6 +22,10 @@ export interface SelfInfo {
   states: ReadonlyMap<string, ModuleState>;
   /** Configuration problems (section and key named); the agent kept serving the rest. */
   configErrors: readonly string[];
+  /** Configuration reloads applied since the agent started. */
+  reloads?: () => number;
+  /** Start a reload of ebpf.conf; 0 or a negative PM_ERR code (e.g. not allowed). */
+  reload?: () => number;
 }
 
 export function selfModule(info: SelfInfo): ModuleSpec {
@@ -98,7 +102,21 @@ export function selfModule(info: SelfInfo): ModuleSpec {
         units: UNITS.none,
         indom: null,
         oneline: 'problems found in ebpf.conf (empty when none)',
-        help: 'Every configuration error the agent found at start-up, each naming its [section] and key, separated by "; ".\nA module whose section has an error is not started (see bcc.pmda.module.state); the others run.\n',
+        help: 'Every configuration error the agent found at start-up or at the last reload, each naming its [section] and key, separated by "; ".\nA module whose section has an error is not started (see bcc.pmda.module.state); the others run.\nErrors of a rejected reload start with "reload rejected:"; the modules then kept running as they were.\n',
+      },
+      {
+        name: 'bcc.pmda.control.reload',
+        item: 6,
+        type: PM_TYPE.U32,
+        sem: PM_SEM.COUNTER,
+        units: UNITS.count,
+        indom: null,
+        oneline: 'configuration reloads applied; store any value to re-read ebpf.conf',
+        help:
+          'Storing any value re-reads ebpf.conf without restarting the agent: only modules whose section changed stop and start,\n' +
+          'the others keep their eBPF programs, counters and instance ids. A file with errors changes nothing and is reported in\n' +
+          'bcc.pmda.config.errors. Refused (no permission) unless [pmda] allow_reload = true. SIGUSR2 to the agent does the same.\n' +
+          'The value counts the reloads applied since the agent started.\n',
       },
     ],
     create(ctx) {
@@ -114,6 +132,10 @@ export function selfModule(info: SelfInfo): ModuleSpec {
       return {
         async start() {},
         async stop() {},
+        store(item) {
+          if (item !== 6 || !info.reload) return PM_ERR.PERMISSION;
+          return info.reload();
+        },
         fetch(item) {
           switch (item) {
             case 0:
@@ -128,6 +150,8 @@ export function selfModule(info: SelfInfo): ModuleSpec {
               return each((s) => s.lost);
             case 5:
               return [{ inst: PM_IN_NULL, value: info.configErrors.join('; ') }];
+            case 6:
+              return [{ inst: PM_IN_NULL, value: info.reloads?.() ?? 0 }];
             default:
               return PM_ERR.PMID;
           }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import * as wire from '../pcp';
 import { PDU, PM_ERR, PM_TYPE, PM_ID_NULL, PM_IN_NULL, PM_INDOM_NULL, PM_LABEL, PM_TEXT, pmidCluster, pmidItem, type Pdu } from '../pcp/types';
 import { ConfigError } from './config-schema';
-import type { ConfigPlan, ModulePlan } from './config-plan';
+import { planKey, type ConfigPlan, type ModulePlan } from './config-plan';
 import type { InstanceDomain, LabelValue } from './indom';
 import { MetricTable } from './metric-table';
 import type { ClientRef, FetchResult, ModuleInstance, ModulePaths, ModuleSpec } from './module';
@@ -27,6 +27,10 @@ export interface AgentOptions {
   plan: ConfigPlan;
   log: Logger;
   paths: ModulePaths;
+  /** Re-read ebpf.conf for a reload (absent: reloads are not possible). */
+  reloadConfig?: () => ConfigPlan;
+  /** [pmda] log_level changed by a reload. */
+  setLogLevel?: (level: string) => void;
   /** pmcd.conf says `notready`: send PM_ERR_PMDAREADY once the modules have started. */
   notready: boolean;
   write(buf: Buffer): void;
@@ -48,8 +52,13 @@ export class Agent {
   private readonly log: Logger;
   /** bcc.pmda.config.errors: the applied configuration's problems. */
   private readonly configErrors: string[] = [];
-  /** [pmda] max_reply_bytes. */
-  private maxReplyBytes: number;
+  /** The [pmda] settings in force. */
+  private settings: ConfigPlan['settings'];
+  /** Each tool module's applied plan (planKey), to restart only what a reload changes. */
+  private readonly applied = new Map<string, string>();
+  /** Modules are being started or reconfigured: a reload now is refused. */
+  private changing = false;
+  private reloads = 0;
 
   constructor(private readonly opts: AgentOptions) {
     this.log = opts.log;
@@ -60,8 +69,14 @@ export class Agent {
       this.live.set(spec.name, { spec, state });
     }
     this.configErrors.push(...opts.plan.errors);
-    this.maxReplyBytes = opts.plan.settings.max_reply_bytes;
-    const self = selfModule({ version: opts.version, states, configErrors: this.configErrors });
+    this.settings = opts.plan.settings;
+    const self = selfModule({
+      version: opts.version,
+      states,
+      configErrors: this.configErrors,
+      reloads: () => this.reloads,
+      reload: () => this.requestReload('store to bcc.pmda.control.reload', true),
+    });
     const selfState = new ModuleState();
     this.live.set(self.name, { spec: self, state: selfState });
     this.table = new MetricTable(opts.domain, [...opts.modules, self]);
@@ -70,12 +85,100 @@ export class Agent {
 
   /** Start every enabled module, one after another; a failure is recorded and the rest go on. */
   async startModules(): Promise<void> {
+    this.changing = true;
+    try {
+      await this.startAll();
+    } finally {
+      this.changing = false;
+    }
+  }
+
+  private async startAll(): Promise<void> {
     if (this.opts.plan.fatal) this.log.error({ err: this.opts.plan.fatal }, 'configuration unusable: no tool module starts');
     for (const e of this.opts.plan.errors) this.log.error(e);
-    for (const spec of this.opts.modules) await this.apply(this.live.get(spec.name)!, this.opts.plan.modules.get(spec.name)!);
+    for (const spec of this.opts.modules) {
+      const plan = this.opts.plan.modules.get(spec.name)!;
+      this.applied.set(spec.name, planKey(plan));
+      await this.apply(this.live.get(spec.name)!, plan);
+    }
     if (this.opts.notready) this.opts.write(wire.encodeError({ from: 0, code: PM_ERR.PMDAREADY }));
     const summary = [...this.live.values()].map((l) => `${l.spec.name}=${l.state.state}`).join(' ');
     this.log.info({ modules: summary }, 'ready');
+  }
+
+  /**
+   * Re-read ebpf.conf and apply it without a restart (a store to bcc.pmda.control.reload,
+   * allowed by [pmda] allow_reload, or SIGUSR2). Returns at once with 0 or a PM_ERR code;
+   * the modules are restarted in the background while requests keep being answered.
+   */
+  requestReload(why: string, byStore = false): number {
+    if (byStore && !this.settings.allow_reload) return PM_ERR.PERMISSION;
+    if (!this.opts.reloadConfig) return PM_ERR.NYI;
+    if (this.changing || this.stopping) {
+      this.log.warn({ why }, 'reload refused: modules are starting, reloading or stopping');
+      return PM_ERR.AGAIN;
+    }
+    let plan: ConfigPlan;
+    try {
+      plan = this.opts.reloadConfig();
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'reload: cannot read the configuration');
+      return PM_ERR.GENERIC;
+    }
+    this.changing = true;
+    this.reconfigure(plan, why)
+      .catch((e: Error) => this.log.error({ err: e.message, stack: e.stack }, 'reload failed'))
+      .finally(() => {
+        this.changing = false;
+      });
+    return 0;
+  }
+
+  /**
+   * Apply a new plan: a file with any error changes nothing (the running modules stay as they
+   * were and the errors are reported); otherwise only modules whose plan changed stop and
+   * start, and the others keep their BPF programs, counters and instance ids.
+   */
+  private async reconfigure(plan: ConfigPlan, why: string): Promise<void> {
+    const applied = this.configErrors.filter((e) => !e.startsWith('reload rejected: '));
+    if (plan.errors.length > 0) {
+      this.configErrors.splice(0, this.configErrors.length, ...applied, ...plan.errors.map((e) => `reload rejected: ${e}`));
+      this.log.error({ why, errors: plan.errors }, 'reload rejected: the running modules stay as they were');
+      return;
+    }
+    if (plan.settings.state_dir !== this.settings.state_dir) this.log.warn('reload: [pmda] state_dir changes at the next start only');
+    this.settings = { ...plan.settings, state_dir: this.settings.state_dir };
+    this.opts.setLogLevel?.(plan.settings.log_level);
+    this.configErrors.splice(0, this.configErrors.length);
+    const changed: string[] = [];
+    for (const spec of this.opts.modules) {
+      const next = plan.modules.get(spec.name)!;
+      const key = planKey(next);
+      if (this.applied.get(spec.name) === key) continue;
+      changed.push(spec.name);
+      const live = this.live.get(spec.name)!;
+      await this.stopOne(live);
+      this.applied.set(spec.name, key);
+      if (this.stopping) return;
+      await this.apply(live, next);
+    }
+    this.reloads++;
+    this.log.info({ why, restarted: changed }, changed.length > 0 ? 'configuration reloaded' : 'configuration reloaded: no module changed');
+  }
+
+  private async stopOne(live: Live): Promise<void> {
+    if (!live.instance) return;
+    // Fetches see a stopped module from here on, never a half-stopped instance.
+    live.state.state = 'stopped';
+    const inst = live.instance;
+    live.instance = undefined;
+    try {
+      await inst.stop();
+    } catch (e) {
+      this.log.warn({ module: live.spec.name, err: (e as Error).message }, 'stop failed');
+    }
+    this.saveIndoms(live.state.indoms.values(), false);
+    live.state.indoms.clear();
   }
 
   /** Bring one stopped module to what its plan says. */
@@ -104,6 +207,7 @@ export class Agent {
       const inst = spec.create(ctx);
       live.instance = inst;
       await inst.start();
+      if (this.stopping) throw new Error('agent stopping');
       live.state.state = 'running';
       for (const d of live.state.indoms.values()) d.save();
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -263,7 +367,7 @@ export class Agent {
     }
     const computed = new Map<number, wire.ResultSet>();
     for (const id of unique) computed.set(id, this.fetchOne(id, client));
-    const { sets, tooBig, bytes } = budgetSets(pmids, computed, this.maxReplyBytes);
+    const { sets, tooBig, bytes } = budgetSets(pmids, computed, this.settings.max_reply_bytes);
     if (tooBig > 0) this.cappedReply(pmids.length, unique.length, tooBig, bytes);
     // A new instance id must be on disk before a client sees it, or a crash could give the
     // same id to another name after the restart.
@@ -284,7 +388,7 @@ export class Agent {
     this.capped.fetches++;
     const now = Date.now();
     if (now - this.capped.lastLog < 60_000) return;
-    this.log.warn({ pmids, unique, tooBig, bytes, max: this.maxReplyBytes, cappedFetches: this.capped.fetches }, 'fetch reply capped at [pmda] max_reply_bytes: sets past it answered PM_ERR_TOOBIG');
+    this.log.warn({ pmids, unique, tooBig, bytes, max: this.settings.max_reply_bytes, cappedFetches: this.capped.fetches }, 'fetch reply capped at [pmda] max_reply_bytes: sets past it answered PM_ERR_TOOBIG');
     this.capped = { fetches: 0, lastLog: now };
   }
 
@@ -469,17 +573,7 @@ export class Agent {
   async shutdown(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
-    for (const l of this.live.values()) {
-      if (!l.instance) continue;
-      try {
-        await l.instance.stop();
-      } catch (e) {
-        this.log.warn({ module: l.spec.name, err: (e as Error).message }, 'stop failed');
-      }
-      this.saveIndoms(l.state.indoms.values(), false);
-      l.instance = undefined;
-      l.state.state = 'stopped';
-    }
+    for (const l of this.live.values()) await this.stopOne(l);
   }
 }
 

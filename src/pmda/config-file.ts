@@ -148,6 +148,14 @@ export const PMDA_SCHEMA = {
     { min: 256 * 1024, max: 256 * 1024 * 1024 },
     'Largest fetch reply the agent builds, in bytes; metrics past it are answered with PM_ERR_TOOBIG.',
   ),
+  allow_reload: cfg.bool(
+    false,
+    'Allow pmstore bcc.pmda.control.reload to re-read this file without a restart (SIGUSR2 to the agent always does). Only modules whose section changed restart.',
+  ),
+  keep_root: cfg.bool(
+    false,
+    'Keep running as root with every capability (for debugging). By default the agent becomes the pcp user once its eBPF programs are loaded, keeping only the capabilities later attaches and symbol lookups need. Read at start-up only.',
+  ),
 } satisfies ConfigSchema;
 
 export interface PmdaSettings {
@@ -155,6 +163,8 @@ export interface PmdaSettings {
   state_dir: string;
   log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
   max_reply_bytes: number;
+  allow_reload: boolean;
+  keep_root: boolean;
 }
 
 /**

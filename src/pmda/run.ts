@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import pino from 'pino';
 import { PduFramer } from '../pcp/framing';
 import { setLibbpfLogger } from '../bpf/log';
+import { AGENT_USER, capabilityNames, dropPrivileges } from '../bpf/privileges';
 import { MODULES } from '../modules';
 import { Agent } from './agent';
 import { readConfigFile } from './config-file';
@@ -18,6 +19,25 @@ export interface RunOptions {
   stateDir?: string;
   bpfDir: string;
   version: string;
+}
+
+/**
+ * Everything that needs root (loading and attaching, mounting tracefs) is done: continue as the
+ * pcp user with only the capabilities later attaches and symbol lookups need.
+ */
+function leaveRoot(keepRoot: boolean, writable: string[], log: pino.Logger): void {
+  if (process.getuid?.() !== 0) return;
+  if (keepRoot) {
+    log.warn('[pmda] keep_root = true: the agent keeps running as root with every capability');
+    return;
+  }
+  try {
+    const r = dropPrivileges(AGENT_USER, writable);
+    log.info({ user: r.user, uid: r.uid, gid: r.gid, caps: capabilityNames(r.caps), noNewPrivs: true }, 'privileges dropped');
+  } catch (e) {
+    // Still root: say so loudly rather than stop serving metrics.
+    log.error({ err: (e as Error).message }, 'cannot drop privileges: the agent keeps running as root');
+  }
 }
 
 export function run(o: RunOptions): void {
@@ -58,6 +78,14 @@ export function run(o: RunOptions): void {
     version: o.version,
     modules: MODULES,
     plan,
+    reloadConfig: () => {
+      const again = readConfigFile(configFile, o.configFile !== undefined);
+      for (const note of again.notes) log.warn(note);
+      return planConfig(again, MODULES);
+    },
+    setLogLevel: (level) => {
+      log.level = level;
+    },
     log,
     paths: { bpfDir: o.bpfDir, stateDir },
     notready: o.notready,
@@ -108,14 +136,24 @@ export function run(o: RunOptions): void {
   process.on('SIGTERM', () => exit(0, 'SIGTERM'));
   process.on('SIGINT', () => exit(0, 'SIGINT'));
   process.on('SIGHUP', () => {
-    // pmcd's log rotation convention: reopen the log file. Configuration changes need a restart.
+    // pmcd's log rotation convention: reopen the log file. SIGUSR2 re-reads the configuration.
     dest.reopen();
-    log.info('SIGHUP: log reopened (configuration is read at start-up only)');
+    log.info('SIGHUP: log reopened');
+  });
+  // SIGUSR1 would be the obvious choice, but Node reserves it to open its inspector.
+  process.on('SIGUSR2', () => {
+    const code = agent!.requestReload('SIGUSR2');
+    if (code < 0) log.warn({ code }, 'SIGUSR2: reload not started');
   });
   process.on('uncaughtException', (e) => {
     log.fatal({ err: e.message, stack: e.stack }, 'uncaught exception');
     exit(1, 'uncaught exception');
   });
 
-  agent!.startModules().catch((e: Error) => log.error({ err: e.message, stack: e.stack }, 'module start-up failed'));
+  agent!
+    .startModules()
+    .catch((e: Error) => log.error({ err: e.message, stack: e.stack }, 'module start-up failed'))
+    .finally(() => {
+      if (!exiting) leaveRoot(settings.keep_root, [stateDir, path.resolve(o.logFile)], log);
+    });
 }
