@@ -11,5 +11,9 @@ import { tcpretrans } from './tcpretrans';
 import { tcptop } from './tcptop';
 import { profile } from './profile';
 import { sysfork } from './sysfork';
+import { exectop } from './exectop';
+import { syscount } from './syscount';
+import { tracepoint_hits } from './tracepoint_hits';
+import { kprobe_hits } from './kprobe_hits';
 
-export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile, sysfork];
+export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile, sysfork, exectop, syscount, tracepoint_hits, kprobe_hits];

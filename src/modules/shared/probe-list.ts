@@ -1,0 +1,40 @@
+// pmdabcc's probe lists (`tracepoints`, `kprobes`, `uprobes`, `usdts`): a comma list when the
+// value has a ":" in it, else a file with one probe per line (blank lines and lines with a
+// "#" skipped), as pmdabcc's read_probe_conf did. A relative file name is relative to the
+// agent's configuration directory ($PCP_SYSCONF_DIR/ebpf), where pmdabcc's was its own.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { ConfigKey } from '../../pmda/config-schema';
+import { pcpDirs } from '../../pmda/pcp-env';
+
+export interface ProbeList {
+  /** The option text, for logs. */
+  text: string;
+  /** Where the list came from: 'inline' or the file read. */
+  source: string;
+  items: string[];
+}
+
+export function readProbeList(raw: string, baseDir = path.join(pcpDirs().sysconfDir, 'ebpf')): ProbeList | null {
+  const text = raw.trim();
+  if (text === '') return null;
+  if (text.includes(':')) {
+    const items = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    return { text, source: 'inline', items };
+  }
+  const file = path.isAbsolute(text) ? text : path.join(baseDir, text);
+  let body: string;
+  try {
+    body = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`"${text}" has no ":" so it names a file, and ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const items = body.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.includes('#'));
+  if (items.length === 0) throw new Error(`${file} lists no probe`);
+  return { text, source: file, items };
+}
+
+/** A config key holding such a list (null when unset). */
+export function probeListKey(doc: string): ConfigKey<ProbeList | null> {
+  return { default: null, doc, parse: (raw) => readProbeList(raw) };
+}
