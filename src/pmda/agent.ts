@@ -5,6 +5,7 @@ import * as wire from '../pcp';
 import { PDU, PM_ERR, PM_TYPE, PM_ID_NULL, PM_IN_NULL, PM_INDOM_NULL, PM_LABEL, PM_TEXT, pmidCluster, pmidItem, type Pdu } from '../pcp/types';
 import { ConfigError } from './config-schema';
 import { moduleSection, type RawConfig } from './config-file';
+import { pmdabccCompat } from './pmdabcc-compat';
 import type { InstanceDomain, LabelValue } from './indom';
 import { MetricTable } from './metric-table';
 import type { ClientRef, FetchResult, ModuleInstance, ModulePaths, ModuleSpec } from './module';
@@ -81,6 +82,7 @@ export class Agent {
       let rest: Record<string, string>;
       try {
         ({ enabled, rest } = moduleSection(this.opts.raw, spec.name, spec.defaultEnabled));
+        rest = pmdabccCompat(spec, rest, this.opts.raw.get('pmda'), this.log);
       } catch (e) {
         this.fail(live, e as Error);
         continue;

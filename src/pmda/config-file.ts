@@ -59,12 +59,19 @@ export const PMDA_SCHEMA = {
   modules: cfg.list([], 'Modules to run; empty means every module whose own section does not say enabled = false and that is enabled by default.'),
   state_dir: cfg.string('', 'Where stable instance ids are kept (default $PCP_VAR_DIR/config/pmda/ebpf).'),
   log_level: cfg.enumOf('info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const, 'Log level of the agent log.'),
+  // pmdabcc's [pmda] keys (src/pmda/pmdabcc-compat.ts): process_refresh is every module's default.
+  process_refresh: cfg.int(5, { min: 0, max: 3600 }, "Default of each module's process_refresh (seconds between rescans for the process filter), as pmdabcc's global key."),
+  prefix: cfg.enumOf('bcc.', ['bcc.'] as const, "pmdabcc's metric name prefix; only its default bcc. is supported."),
+  module_failure_fatal: cfg.bool(false, "pmdabcc's key; accepted and ignored: a module that fails never stops the others here."),
 } satisfies ConfigSchema;
 
 export interface PmdaSettings {
   modules: string[];
   state_dir: string;
   log_level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  process_refresh: number;
+  prefix: 'bcc.';
+  module_failure_fatal: boolean;
 }
 
 export function pmdaSettings(raw: RawConfig): PmdaSettings {

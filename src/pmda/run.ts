@@ -33,7 +33,7 @@ export function run(o: RunOptions): void {
     configErrors.push((e as Error).message);
     log.error({ err: (e as Error).message }, 'configuration unreadable; every module uses its defaults');
   }
-  let settings: PmdaSettings = { modules: [], state_dir: '', log_level: 'info' };
+  let settings: PmdaSettings = { modules: [], state_dir: '', log_level: 'info', process_refresh: 5, prefix: 'bcc.', module_failure_fatal: false };
   try {
     settings = pmdaSettings(raw);
   } catch (e) {
