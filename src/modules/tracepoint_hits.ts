@@ -75,7 +75,7 @@ function plan(c: { tracepoints: ProbeList | null; max_tracepoints: number }, ctx
   return p;
 }
 
-function attachAll(obj: BpfObject, p: Plan, ctx: ModuleContext<unknown>): BpfLink[] {
+export function attachAll(obj: BpfObject, p: Plan, ctx: ModuleContext<unknown>): BpfLink[] {
   const links: BpfLink[] = [];
   p.tracepoints.forEach((tp, slot) => {
     const [category, event] = tp.split(':') as [string, string];

@@ -4,7 +4,10 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { expandTracepoints, kernelTracepoints, tracepoint_hits } from '../../src/modules/tracepoint_hits';
+import * as pathMod from 'node:path';
+import { BpfObject } from '../../src/bpf';
+import { attachAll, expandTracepoints, kernelTracepoints, tracepoint_hits } from '../../src/modules/tracepoint_hits';
+import { BPF_DIR } from '../modules/hist-helpers';
 import { readProbeList } from '../../src/modules/shared/probe-list';
 import { buildObjects, context, tmpRoot } from '../modules/hist-helpers';
 import { byName, worker } from './worker';
@@ -59,6 +62,25 @@ describe('tracepoint_hits', () => {
       const m = tracepoint_hits.create(ctx);
       await expect(m.start()).rejects.toThrow(why);
       await m.stop();
+    }
+  });
+
+  it('a tracepoint that cannot attach is reported and the others attach', () => {
+    const obj = BpfObject.open(pathMod.join(BPF_DIR, 'tracepoint_hits.bpf.o'));
+    const { ctx } = context(tracepoint_hits, { tracepoints: 'sched:sched_process_exec' });
+    try {
+      obj.setMapMaxEntries('counts', 2);
+      obj.load();
+      // Listed by the kernel a moment ago but gone now (a module unloaded): attach fails with ENOENT.
+      const plan = { tracepoints: ['sched:sched_process_exec', 'pmda_gone:no_such_event'], failed: [] as string[], notes: [] };
+      const links = attachAll(obj, plan, ctx);
+      expect(links).toHaveLength(1);
+      expect(plan.failed).toHaveLength(1);
+      expect(plan.failed[0]).toMatch(/^pmda_gone:no_such_event \(.*ENOENT/);
+      const none = { tracepoints: ['pmda_gone:no_such_event'], failed: [] as string[], notes: [] };
+      expect(() => attachAll(obj, none, ctx)).toThrow(/no tracepoint could be attached: pmda_gone:no_such_event/);
+    } finally {
+      obj.close();
     }
   });
 
