@@ -8,4 +8,5 @@ export { setLibbpfLogger, withLibbpfLogger } from './log';
 export { BpfMap, type BatchResult } from './map';
 export { BpfObject, enableBpfStats, libbpfVersion, possibleCpus, onlineCpus, type GlobalValue, type ProgramStats, type UprobeTarget, type UsdtTarget } from './object';
 export { openCpuClockEvent, type PerfEventOptions } from './perf-event';
+export { syscallTable, type SyscallTable } from './syscall-names';
 export { loadWithVariants, needBtfTracepoints, needKprobes, needTracepoints, variantSummary, type Hook, type Variant, type Loaded } from './variants';

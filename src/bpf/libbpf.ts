@@ -115,6 +115,19 @@ export const L = {
     'void *bpf_program__attach_usdt(void *prog, int pid, const char *binary_path, const char *provider, const char *name, const bpf_usdt_opts *opts)',
   ) as (prog: Ptr, pid: number, binary: string, provider: string, name: string, opts: UsdtOpts) => Ptr,
   bpf_link__destroy: lib.func('int bpf_link__destroy(void *link)') as (link: Ptr) => number,
+  /** struct bpf_tracepoint_opts { size_t sz; __u64 bpf_cookie; } (libbpf >= 0.8): one program attached per tracepoint, told apart by its cookie. */
+  bpf_program__attach_tracepoint_opts: lib.func(
+    'void *bpf_program__attach_tracepoint_opts(void *prog, const char *category, const char *name, void *opts)',
+  ) as (prog: Ptr, category: string, name: string, opts: Buffer) => Ptr,
+  /** struct bpf_kprobe_opts (libbpf 1.1): { size_t sz; __u64 bpf_cookie; size_t offset; bool retprobe; } = 32 bytes. */
+  bpf_program__attach_kprobe_opts: lib.func('void *bpf_program__attach_kprobe_opts(void *prog, const char *func, void *opts)') as (
+    prog: Ptr,
+    func: string,
+    opts: Buffer,
+  ) => Ptr,
+  bpf_program__attach_iter: lib.func('void *bpf_program__attach_iter(void *prog, void *opts)') as (prog: Ptr, opts: null) => Ptr,
+  bpf_link__fd: lib.func('int bpf_link__fd(void *link)') as (link: Ptr) => number,
+  bpf_iter_create: lib.func('int bpf_iter_create(int link_fd)') as (linkFd: number) => number,
 
   bpf_map__name: lib.func('const char *bpf_map__name(void *map)') as (map: Ptr) => string,
   bpf_map__fd: lib.func('int bpf_map__fd(void *map)') as (map: Ptr) => number,

@@ -337,11 +337,60 @@ export class BpfObject {
     return this.track(result, desc);
   }
 
-  /** Attach a kprobe (or kretprobe) program declared as bare SEC("kprobe") to `func`. */
-  attachKprobe(program: string, func: string, retprobe = false): BpfLink {
+  /**
+   * Attach a program (declared as bare SEC("tracepoint")) to category:event with a BPF cookie
+   * the program reads with bpf_get_attach_cookie(): one program serves many tracepoints.
+   */
+  attachTracepoint(program: string, category: string, event: string, cookie = 0n): BpfLink {
+    const p = this.prog(program);
+    const desc = `program ${program} (tracepoint/${category}/${event})`;
+    const opts = Buffer.alloc(16);
+    opts.writeBigUInt64LE(16n, 0);
+    opts.writeBigUInt64LE(cookie, 8);
+    const { result, messages } = captureWarnings(() => L.bpf_program__attach_tracepoint_opts(p, category, event, opts));
+    if (!result) {
+      const err = new BpfError('attach', lastErrno(), desc, messages.at(-1));
+      err.program = program;
+      throw err;
+    }
+    return this.track(result, desc);
+  }
+
+  /** Run a BPF iterator program once and return what it printed (bpf_seq_printf). */
+  iterate(program: string): string {
+    const p = this.prog(program);
+    const desc = `program ${program} (${L.bpf_program__section_name(p)})`;
+    const { result, messages } = captureWarnings(() => L.bpf_program__attach_iter(p, null));
+    if (!result) throw new BpfError('attach', lastErrno(), desc, messages.at(-1));
+    const link = this.track(result, desc);
+    try {
+      const fd = L.bpf_iter_create(L.bpf_link__fd(result));
+      if (fd < 0) throw new BpfError('bpf_iter_create', lastErrno(), desc);
+      const chunks: Buffer[] = [];
+      try {
+        const buf = Buffer.alloc(64 * 1024);
+        for (let n = fs.readSync(fd, buf); n > 0; n = fs.readSync(fd, buf)) chunks.push(Buffer.from(buf.subarray(0, n)));
+      } finally {
+        fs.closeSync(fd);
+      }
+      return Buffer.concat(chunks).toString('utf8');
+    } finally {
+      link.destroy();
+    }
+  }
+
+  /** Attach a kprobe (or kretprobe) program declared as bare SEC("kprobe") to `func`; a cookie goes to bpf_get_attach_cookie(). */
+  attachKprobe(program: string, func: string, retprobe = false, cookie?: bigint): BpfLink {
     const p = this.prog(program);
     const desc = `program ${program} (${retprobe ? 'kretprobe' : 'kprobe'}/${func})`;
-    const { result, messages } = captureWarnings(() => L.bpf_program__attach_kprobe(p, retprobe, func));
+    const { result, messages } = captureWarnings(() => {
+      if (cookie === undefined) return L.bpf_program__attach_kprobe(p, retprobe, func);
+      const opts = Buffer.alloc(32);
+      opts.writeBigUInt64LE(32n, 0);
+      opts.writeBigUInt64LE(cookie, 8);
+      opts.writeUInt8(retprobe ? 1 : 0, 24);
+      return L.bpf_program__attach_kprobe_opts(p, func, opts);
+    });
     if (!result) {
       const err = new BpfError('attach', lastErrno(), desc, messages.at(-1));
       err.program = program;

@@ -17,6 +17,10 @@ import { uprobeHits } from './uprobe_hits';
 import { usdtHits } from './usdt_hits';
 import { usdtJvmThreads } from './usdt_jvm_threads';
 import { ustat } from './ustat';
+import { exectop } from './exectop';
+import { syscount } from './syscount';
+import { tracepoint_hits } from './tracepoint_hits';
+import { kprobe_hits } from './kprobe_hits';
 
 export const MODULES: ModuleSpec[] = [
   biolatency,
@@ -37,4 +41,8 @@ export const MODULES: ModuleSpec[] = [
   usdtHits,
   uprobeHits,
   usdtJvmThreads,
+  exectop,
+  syscount,
+  tracepoint_hits,
+  kprobe_hits,
 ];

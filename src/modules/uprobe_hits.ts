@@ -8,7 +8,7 @@ import { ModuleUnavailable, UNITS } from '../pmda/module';
 import { filterConfig } from './shared/filter';
 import { defineKeyedCounter, derive } from './shared/keyed-counter';
 import { resolveLibrary } from './shared/libpath';
-import { probeListKey, type ProbeItem } from './shared/probe-list';
+import { targetProbeListKey, type ProbeItem } from './shared/probe-list';
 import { attachFunction } from './shared/uprobe-target';
 
 interface Resolved {
@@ -52,7 +52,7 @@ export const uprobeHits = defineKeyedCounter({
   filter: true,
   config: {
     ...filterConfig(),
-    uprobes: probeListKey(
+    uprobes: targetProbeListKey(
       'uprobes',
       'c:malloc,c:strlen',
       'Functions to count: a comma list of library:symbol (library as a name such as c, found like the dynamic loader does, or an absolute path), or a file with one per line (relative names are in /etc/pcp/ebpf).',

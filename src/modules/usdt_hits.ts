@@ -14,7 +14,7 @@ import { ModuleUnavailable, UNITS } from '../pmda/module';
 import { readUsdtProbes } from './profile/stapsdt';
 import { processKey, processRefreshKey, type ProcessSpec } from './shared/filter';
 import { defineKeyedCounter, derive } from './shared/keyed-counter';
-import { probeListKey, type ProbeItem } from './shared/probe-list';
+import { targetProbeListKey, type ProbeItem } from './shared/probe-list';
 import { NotAttachable, ProcessAttachments, attachEach, probeFilesOf, sameFile } from './shared/usdt-procs';
 
 interface Target {
@@ -85,7 +85,7 @@ export const usdtHits = defineKeyedCounter({
   },
   object: 'uhits.bpf.o',
   config: {
-    usdts: probeListKey(
+    usdts: targetProbeListKey(
       'usdts',
       '',
       'USDT probes to count: a comma list of <binary path>:<probe> where probe is a regular expression matched against the probe names in the binary (readelf -n), or a file with one per line (relative names are in /etc/pcp/ebpf).',

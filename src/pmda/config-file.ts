@@ -156,6 +156,10 @@ export const PMDA_SCHEMA = {
     false,
     'Keep running as root with every capability (for debugging). By default the agent becomes the pcp user once its eBPF programs are loaded, keeping only the capabilities later attaches and symbol lookups need. Read at start-up only.',
   ),
+  // pmdabcc's [pmda] keys (src/pmda/pmdabcc-compat.ts): process_refresh is every module's default.
+  process_refresh: cfg.int(5, { min: 0, max: 3600 }, "Default of each module's process_refresh (seconds between rescans for the process filter), as pmdabcc's global key."),
+  prefix: cfg.enumOf('bcc.', ['bcc.'] as const, "pmdabcc's metric name prefix; only its default bcc. is supported."),
+  module_failure_fatal: cfg.bool(false, "pmdabcc's key; accepted and ignored: a module that fails never stops the others here."),
 } satisfies ConfigSchema;
 
 export interface PmdaSettings {
@@ -165,6 +169,9 @@ export interface PmdaSettings {
   max_reply_bytes: number;
   allow_reload: boolean;
   keep_root: boolean;
+  process_refresh: number;
+  prefix: 'bcc.';
+  module_failure_fatal: boolean;
 }
 
 /**

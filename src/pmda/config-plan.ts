@@ -5,6 +5,12 @@
 import { moduleSection, pmdaSettings, type ConfigLoad, type PmdaSettings } from './config-file';
 import { ConfigError, parseSection } from './config-schema';
 import type { ModuleSpec } from './module';
+import { pmdabccCompat } from './pmdabcc-compat';
+
+/** Where the no-op notes of pmdabcc's keys go (the agent's log). */
+export interface PlanLog {
+  info(o: object, msg: string): void;
+}
 
 export type ModulePlan =
   | { kind: 'run'; rest: Record<string, string> }
@@ -23,7 +29,7 @@ export interface ConfigPlan {
 /** At most this many errors are kept for bcc.pmda.config.errors; the rest are counted. */
 export const MAX_CONFIG_ERRORS = 20;
 
-export function planConfig(load: ConfigLoad, specs: readonly ModuleSpec[]): ConfigPlan {
+export function planConfig(load: ConfigLoad, specs: readonly ModuleSpec[], log: PlanLog = { info() {} }): ConfigPlan {
   const errors: string[] = [];
   if (load.fatal) errors.push(load.fatal);
   for (const [sec, why] of load.broken) if (sec !== 'pmda' || why !== load.fatal) errors.push(why);
@@ -39,7 +45,7 @@ export function planConfig(load: ConfigLoad, specs: readonly ModuleSpec[]): Conf
     }
   }
   const modules = new Map<string, ModulePlan>();
-  for (const spec of specs) modules.set(spec.name, planModule(load, spec, settings.modules));
+  for (const spec of specs) modules.set(spec.name, planModule(load, spec, settings.modules, log));
   if (!load.fatal) for (const p of modules.values()) if (p.kind === 'error' && !errors.includes(p.error)) errors.push(p.error);
   if (errors.length > MAX_CONFIG_ERRORS) {
     const more = errors.length - MAX_CONFIG_ERRORS;
@@ -48,7 +54,7 @@ export function planConfig(load: ConfigLoad, specs: readonly ModuleSpec[]): Conf
   return { settings, modules, errors, fatal: load.fatal };
 }
 
-function planModule(load: ConfigLoad, spec: ModuleSpec, only: readonly string[]): ModulePlan {
+function planModule(load: ConfigLoad, spec: ModuleSpec, only: readonly string[], log: PlanLog): ModulePlan {
   if (load.fatal) return { kind: 'error', error: `not started: configuration unusable (${load.fatal})` };
   const broken = load.broken.get(spec.name);
   if (broken) return { kind: 'error', error: broken };
@@ -56,6 +62,8 @@ function planModule(load: ConfigLoad, spec: ModuleSpec, only: readonly string[])
   let rest: Record<string, string>;
   try {
     ({ enabled, rest } = moduleSection(load.raw, spec.name, spec.defaultEnabled));
+    // pmdabcc's common keys and its global process_refresh, for a site's bcc.conf.
+    rest = pmdabccCompat(spec, rest, load.raw.get('pmda'), log);
     if (only.length > 0) enabled = only.includes(spec.name);
     if (!enabled) return { kind: 'off' };
     parseSection(spec.name, spec.config, rest);

@@ -47,7 +47,7 @@ export function run(o: RunOptions): void {
   const configFile = o.configFile ?? path.join(dirs.sysconfDir, 'ebpf', 'ebpf.conf');
   const load = readConfigFile(configFile, o.configFile !== undefined);
   for (const note of load.notes) log.warn(note);
-  const plan = planConfig(load, MODULES);
+  const plan = planConfig(load, MODULES, log);
   const settings = plan.settings;
   log.level = settings.log_level;
   // libbpf's own messages (verifier logs, attach errors) belong in the agent log, never on fd 1.
@@ -81,7 +81,7 @@ export function run(o: RunOptions): void {
     reloadConfig: () => {
       const again = readConfigFile(configFile, o.configFile !== undefined);
       for (const note of again.notes) log.warn(note);
-      return planConfig(again, MODULES);
+      return planConfig(again, MODULES, log);
     },
     setLogLevel: (level) => {
       log.level = level;

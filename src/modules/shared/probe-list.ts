@@ -1,14 +1,45 @@
-// pmdabcc's probe lists (`uprobes`, `usdts`): either a comma list of `target:probe` items or
-// the name of a file with one item per line (blank lines and lines with '#' ignored, as
-// pmdabcc's read_probe_conf). A relative file name is looked up in /etc/pcp/ebpf (pmdabcc
-// looked in its own directory, which we do not have).
+// pmdabcc's probe lists (`tracepoints`, `kprobes`, `uprobes`, `usdts`): a comma list when the
+// value has a ":" in it, else a file with one probe per line (blank lines and lines with a
+// "#" skipped), as pmdabcc's read_probe_conf did. A relative file name is relative to the
+// agent's configuration directory ($PCP_SYSCONF_DIR/ebpf), where pmdabcc's was its own.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ConfigKey } from '../../pmda/config-schema';
+import { pcpDirs } from '../../pmda/pcp-env';
 
-export const PROBE_LIST_DIR = '/etc/pcp/ebpf';
-const MAX_ITEMS = 4096;
+export interface ProbeList {
+  /** The option text, for logs. */
+  text: string;
+  /** Where the list came from: 'inline' or the file read. */
+  source: string;
+  items: string[];
+}
 
+export function readProbeList(raw: string, baseDir = path.join(pcpDirs().sysconfDir, 'ebpf')): ProbeList | null {
+  const text = raw.trim();
+  if (text === '') return null;
+  if (text.includes(':')) {
+    const items = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+    return { text, source: 'inline', items };
+  }
+  const file = path.isAbsolute(text) ? text : path.join(baseDir, text);
+  let body: string;
+  try {
+    body = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new Error(`"${text}" has no ":" so it names a file, and ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const items = body.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.includes('#'));
+  if (items.length === 0) throw new Error(`${file} lists no probe`);
+  return { text, source: file, items };
+}
+
+/** A config key holding such a list (null when unset). */
+export function probeListKey(doc: string): ConfigKey<ProbeList | null> {
+  return { default: null, doc, parse: (raw) => readProbeList(raw) };
+}
+
+/** One `target:probe` item of a `uprobes` or `usdts` list. */
 export interface ProbeItem {
   /** Library or binary: before the last ':' (paths never contain one in practice). */
   target: string;
@@ -16,31 +47,21 @@ export interface ProbeItem {
   probe: string;
 }
 
-export function parseProbeList(raw: string, what: string): ProbeItem[] {
-  const v = raw.trim();
-  if (v === '') return [];
-  let items: string[];
-  if (v.includes(':')) items = v.split(',');
-  else {
-    const file = path.isAbsolute(v) ? v : path.join(PROBE_LIST_DIR, v);
-    let text: string;
-    try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch (e) {
-      throw new Error(`cannot read the ${what} file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    items = text.split('\n').filter((l) => !l.includes('#'));
-  }
-  const out: ProbeItem[] = [];
-  for (const it of items.map((s) => s.trim()).filter((s) => s !== '')) {
+const MAX_ITEMS = 4096;
+
+/** A `uprobes`/`usdts` list (inline or a file, as readProbeList) split into targets and probes. */
+export function parseProbeList(raw: string, what: 'uprobes' | 'usdts'): ProbeItem[] {
+  const list = readProbeList(raw);
+  if (!list) return [];
+  if (list.items.length > MAX_ITEMS) throw new Error(`more than ${MAX_ITEMS} ${what}`);
+  return list.items.map((it) => {
     const colon = it.lastIndexOf(':');
     if (colon <= 0 || colon === it.length - 1) throw new Error(`"${it}" is not of the form <library or binary>:<${what === 'usdts' ? 'probe' : 'symbol'}>`);
-    out.push({ target: it.slice(0, colon), probe: it.slice(colon + 1) });
-    if (out.length > MAX_ITEMS) throw new Error(`more than ${MAX_ITEMS} ${what}`);
-  }
-  return out;
+    return { target: it.slice(0, colon), probe: it.slice(colon + 1) };
+  });
 }
 
-export function probeListKey(what: 'uprobes' | 'usdts', def: string, doc: string): ConfigKey<ProbeItem[]> {
+/** A config key holding a `uprobes`/`usdts` list, with pmdabcc's default. */
+export function targetProbeListKey(what: 'uprobes' | 'usdts', def: string, doc: string): ConfigKey<ProbeItem[]> {
   return { default: def ? parseProbeList(def, what) : [], doc, parse: (raw) => parseProbeList(raw, what) };
 }
