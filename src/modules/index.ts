@@ -12,5 +12,8 @@ import { tcptop } from './tcptop';
 import { profile } from './profile';
 import { sysfork } from './sysfork';
 import { netproc } from './netproc';
+import { cachestat } from './cachestat';
+import { klockstat } from './klockstat';
+import { bioperpid } from './bioperpid';
 
-export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile, sysfork, netproc];
+export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile, sysfork, netproc, cachestat, klockstat, bioperpid];
