@@ -15,5 +15,6 @@ import { netproc } from './netproc';
 import { cachestat } from './cachestat';
 import { klockstat } from './klockstat';
 import { bioperpid } from './bioperpid';
+import { tcpperpid } from './tcpperpid';
 
-export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile, sysfork, netproc, cachestat, klockstat, bioperpid];
+export const MODULES: ModuleSpec[] = [biolatency, tcplife, runqlat, ext4dist, xfsdist, zfsdist, execsnoop, tcpretrans, biotop, tcptop, profile, sysfork, netproc, cachestat, klockstat, bioperpid, tcpperpid];

@@ -66,7 +66,7 @@ export function decodeSession(buf: Buffer, off: number, len: number): TcpSession
 }
 
 /** pmdabcc's comma list of ports; the BPF side compares against at most MAX_PORTS. */
-function portsKey(which: string): ConfigKey<number[]> {
+export function portsKey(which: string): ConfigKey<number[]> {
   const base = cfg.intList([], { min: 1, max: 65535 }, `Only sessions with one of these ${which} ports (comma list, at most ${MAX_PORTS}).`);
   return {
     ...base,
@@ -199,7 +199,7 @@ export function tcplifeHooks(variant = 'auto'): Hook[] {
   return [{ name: 'inet_sock_set_state', variants: variant === 'auto' ? all : all.filter((v) => v.name === variant) }];
 }
 
-function portList(ports: number[]): { list: Buffer; n: number } {
+export function portList(ports: number[]): { list: Buffer; n: number } {
   const list = Buffer.alloc(2 * MAX_PORTS);
   ports.forEach((p, i) => list.writeUInt16LE(p, 2 * i));
   return { list, n: ports.length };
