@@ -5,7 +5,7 @@
 import { needBtfTracepoints, needKprobes, needTracepoints, type BpfMap } from '../bpf';
 import { PM_SEM } from '../pcp/types';
 import { cfg } from '../pmda/config-schema';
-import { UNITS, type ModuleContext } from '../pmda/module';
+import { UNITS } from '../pmda/module';
 import { Kallsyms } from './profile/kallsyms';
 import { filterConfig } from './shared/filter';
 import { defineKeyedCounter, derive } from './shared/keyed-counter';
@@ -122,7 +122,7 @@ export const klockstat = defineKeyedCounter({
       n.syms = null;
     };
   },
-  keyName: (key, c, ctx: ModuleContext<{ caller_filter: string }>) => {
+  keyName: (key, c, ctx) => {
     const name = callerName(key.readBigInt64LE(0), c.stack_depth, c.use_caller_offset, namerOf(ctx));
     if (name !== null && c.caller_filter && !name.startsWith(c.caller_filter)) return null;
     return name;

@@ -77,6 +77,18 @@ describe('klockstat', () => {
     }
   });
 
+  it('the process filter leaves other processes out', async () => {
+    const { ctx, state } = context(klockstat, { process: 'no-such-process-here' });
+    const m = klockstat.create(ctx) as unknown as M;
+    try {
+      await m.start();
+      contend('pmdalock3');
+      expect(pipeCallers(byName(m, state, 1))).toEqual([]);
+    } finally {
+      await m.stop();
+    }
+  });
+
   it('a tiny stack_storage_size loses stacks and counts them', async () => {
     const { ctx, state } = context(klockstat, { stack_storage_size: '64' });
     const m = klockstat.create(ctx) as unknown as M & { loaded: { obj: { map(n: string): { maxEntries: number } } } };
