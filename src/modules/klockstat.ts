@@ -61,7 +61,8 @@ function metric(item: number, kind: 'spin' | 'hold', stat: 'avg' | 'count' | 'ma
       ? 'waits for contended mutexes (lock:contention_begin to contention_end: optimistic spinning plus sleeping); only contended acquisitions are counted, pmdabcc timed every mutex_lock() call'
       : 'mutex hold times (mutex_lock return to mutex_unlock, kprobes); no values on kernels without kprobes (bcc.pmda.module.variant says so)';
   const base = {
-    avg: { sem: PM_SEM.INSTANT, units: UNITS.nsec, oneline: `average mutex ${kind} time`, value: derive.avg<Field>(`${kind}_total`, `${kind}_count`) },
+    // u64 as pmdabcc (int(total / count)): a fractional value cannot be sent as a u64.
+    avg: { sem: PM_SEM.INSTANT, units: UNITS.nsec, oneline: `average mutex ${kind} time`, value: (t: Readonly<Record<Field, bigint>>) => (t[`${kind}_count`] === 0n ? undefined : t[`${kind}_total`] / t[`${kind}_count`]) },
     count: { sem: PM_SEM.COUNTER, units: UNITS.count, oneline: `number of mutex ${kind === 'spin' ? 'contended waits' : 'holds'}`, value: derive.field<Field>(`${kind}_count`) },
     max: { sem: PM_SEM.INSTANT, units: UNITS.nsec, oneline: `maximum mutex ${kind} time`, value: derive.field<Field>(`${kind}_max`) },
     total: { sem: PM_SEM.COUNTER, units: UNITS.nsec, oneline: `total mutex ${kind} time`, value: derive.field<Field>(`${kind}_total`) },
@@ -72,7 +73,7 @@ function metric(item: number, kind: 'spin' | 'hold', stat: 'avg' | 'count' | 'ma
     item,
     ...base,
     value,
-    help: `${base.oneline}, per calling kernel function, since the agent started: ${what}.${stat === 'avg' ? ' avg = total / count.' : ''}\n`,
+    help: `${base.oneline}, per calling kernel function, since the agent started: ${what}.${stat === 'avg' ? ' avg = total / count, rounded down.' : ''}\n`,
   };
 }
 
