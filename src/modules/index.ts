@@ -21,6 +21,10 @@ import { exectop } from './exectop';
 import { syscount } from './syscount';
 import { tracepoint_hits } from './tracepoint_hits';
 import { kprobe_hits } from './kprobe_hits';
+import { cachestat } from './cachestat';
+import { klockstat } from './klockstat';
+import { bioperpid } from './bioperpid';
+import { tcpperpid } from './tcpperpid';
 
 export const MODULES: ModuleSpec[] = [
   biolatency,
@@ -45,4 +49,8 @@ export const MODULES: ModuleSpec[] = [
   syscount,
   tracepoint_hits,
   kprobe_hits,
+  cachestat,
+  klockstat,
+  bioperpid,
+  tcpperpid,
 ];

@@ -15,7 +15,8 @@ const MAX_PORTS = 16;
 
 export { decodeSession, type TcpSession } from './tcplife-record';
 
-function portsKey(which: string): ConfigKey<number[]> {
+/** pmdabcc's comma list of ports; the BPF side compares against at most MAX_PORTS. */
+export function portsKey(which: string): ConfigKey<number[]> {
   const base = cfg.intList([], { min: 1, max: 65535 }, `Only sessions with one of these ${which} ports (comma list, at most ${MAX_PORTS}).`);
   return {
     ...base,
@@ -149,7 +150,7 @@ export function tcplifeHooks(): Hook[] {
   return [{ name: 'inet_sock_set_state', variants: all }];
 }
 
-function portList(ports: number[]): { list: Buffer; n: number } {
+export function portList(ports: number[]): { list: Buffer; n: number } {
   const list = Buffer.alloc(2 * MAX_PORTS);
   ports.forEach((p, i) => list.writeUInt16LE(p, 2 * i));
   return { list, n: ports.length };

@@ -148,6 +148,11 @@ export class Kallsyms {
 
   /** The symbol at or below addr, or undefined when addr is below the first symbol or far past the last. */
   lookup(addr: bigint): string | undefined {
+    return this.lookupOffset(addr)?.name;
+  }
+
+  /** The symbol at or below addr and addr's offset into it ("func+0x1a" in kernel stack dumps). */
+  lookupOffset(addr: bigint): { name: string; offset: number } | undefined {
     const hi = Number(addr >> 32n) - this.baseHi;
     if (hi < 0 || hi >= MAX_HI_SPAN) return undefined;
     const x = hi * TWO32 + Number(addr & 0xffffffffn);
@@ -164,6 +169,6 @@ export class Kallsyms {
     }
     if (found < 0) return undefined;
     if (found === a.length - 1 && x - a[found] > LAST_SYMBOL_SPAN) return undefined;
-    return this.names.toString('latin1', this.nameStarts[found], this.nameStarts[found + 1]);
+    return { name: this.names.toString('latin1', this.nameStarts[found], this.nameStarts[found + 1]), offset: x - a[found] };
   }
 }

@@ -42,7 +42,17 @@ export interface KeyedCounterDecl<S extends ConfigSchema, F extends string> {
   /** The counting map (default 'counts'). */
   map?: string;
   /** The value struct and its u64 fields; `max` fields keep the highest value, the others sum. */
-  value: { struct: string; sum: readonly F[]; max?: readonly F[] };
+  value: {
+    struct: string;
+    sum: readonly F[];
+    max?: readonly F[];
+    /**
+     * Counters derived per refresh from the other fields' increments (not in the struct), summed
+     * like them: for ratios of counts that must never go back (cachestat's misses = added - dirtied
+     * of each interval, clamped at 0, as pmdabcc derived it).
+     */
+    perInterval?: { fields: readonly F[]; step(delta: Readonly<Record<F, bigint>>): Partial<Record<F, bigint>> };
+  };
   /** Name the key at `off` in `keys` (keySize bytes); null skips the entry. Called once per new kernel entry. */
   keyName?(key: Buffer, c: ConfigValuesOf<S>, ctx: ModuleContext<ConfigValuesOf<S>>): KeyName;
   /** The process/cgroup filter keys are in `config` and filter.bpf.h is in the object. */
@@ -72,6 +82,8 @@ interface Instance {
   sums: bigint[];
   /** When a total last changed (refresh counter), for eviction. */
   changed: number;
+  /** The sums at the last perInterval step. */
+  stepped?: bigint[];
 }
 
 /** The live tool: reads the map, keeps per-instance totals, answers fetches. */
@@ -81,6 +93,8 @@ export class KeyedCounterTool<S extends ConfigSchema, F extends string> extends 
   private offsets: number[] = [];
   private isMax: boolean[] = [];
   private readonly fields: F[];
+  /** Fields read from the kernel (the rest are perInterval). */
+  private readonly kernelFields: number;
   private readonly entries = new Map<string, Entry>();
   private readonly instances = new Map<string, Instance>();
   /** Instances with a fixed id (a pid), by id. */
@@ -96,6 +110,8 @@ export class KeyedCounterTool<S extends ConfigSchema, F extends string> extends 
   ) {
     super(ctx);
     this.fields = [...decl.value.sum, ...(decl.value.max ?? [])];
+    this.kernelFields = this.fields.length;
+    this.fields.push(...(decl.value.perInterval?.fields ?? []));
     this.indom = decl.indom ? ctx.indom(decl.indom.serial) : null;
   }
 
@@ -139,7 +155,7 @@ export class KeyedCounterTool<S extends ConfigSchema, F extends string> extends 
     if (layout.size !== this.map!.valueSize) {
       throw new Error(`${this.decl.object}: struct ${v.struct} is ${layout.size} bytes but map ${this.map!.name} holds ${this.map!.valueSize}-byte values`);
     }
-    this.offsets = this.fields.map((f) => {
+    this.offsets = this.fields.slice(0, this.kernelFields).map((f) => {
       const l = layout.fields.get(f);
       if (!l) throw new Error(`${this.decl.object}: struct ${v.struct} has no field ${f} (it has ${[...layout.fields.keys()].join(', ')})`);
       if (l.size !== 8) throw new Error(`${this.decl.object}: struct ${v.struct}.${f} is ${l.size} bytes; counters are u64`);
@@ -156,7 +172,7 @@ export class KeyedCounterTool<S extends ConfigSchema, F extends string> extends 
     const ks = map.keySize;
     const ncpu = map.perCpu ? map.valueBytes / map.cpuStride : 1;
     const seen = new Set<string>();
-    const cur: bigint[] = new Array(this.fields.length);
+    const cur: bigint[] = new Array(this.kernelFields);
     for (let i = 0; i < count; i++) {
       const kOff = i * ks;
       const id = keys.toString('latin1', kOff, kOff + ks);
@@ -167,7 +183,7 @@ export class KeyedCounterTool<S extends ConfigSchema, F extends string> extends 
         this.entries.set(id, e);
       }
       const vOff = i * map.valueBytes;
-      for (let f = 0; f < this.fields.length; f++) {
+      for (let f = 0; f < this.kernelFields; f++) {
         let s = 0n;
         for (let c = 0; c < ncpu; c++) {
           const x = values.readBigUInt64LE(vOff + c * map.cpuStride + this.offsets[f]!);
@@ -176,7 +192,7 @@ export class KeyedCounterTool<S extends ConfigSchema, F extends string> extends 
         cur[f] = s;
       }
       const inst = e.inst;
-      for (let f = 0; f < this.fields.length; f++) {
+      for (let f = 0; f < this.kernelFields; f++) {
         const now = cur[f]!;
         if (this.isMax[f]) {
           if (inst && now > inst.sums[f]!) {
@@ -194,11 +210,26 @@ export class KeyedCounterTool<S extends ConfigSchema, F extends string> extends 
         e.last[f] = now;
       }
     }
+    if (this.decl.value.perInterval) this.stepIntervals(this.decl.value.perInterval);
     // Entries the kernel no longer holds (deleted, evicted): their counts are already in the totals.
     if (this.entries.size > seen.size) for (const id of this.entries.keys()) if (!seen.has(id)) this.entries.delete(id);
     this.prune();
     const d = this.drops?.delta() ?? 0n;
     if (d > 0n) this.ctx.status.addLost(d);
+  }
+
+  private stepIntervals(p: NonNullable<KeyedCounterDecl<S, F>['value']['perInterval']>): void {
+    for (const inst of this.instances.values()) {
+      if (inst.changed !== this.generation) continue;
+      const before = inst.stepped ?? new Array(this.fields.length).fill(0n);
+      const delta = Object.fromEntries(this.fields.map((f, i) => [f, i < this.kernelFields ? inst.sums[i]! - before[i]! : 0n])) as Record<F, bigint>;
+      const out = p.step(delta);
+      for (let i = this.kernelFields; i < this.fields.length; i++) {
+        const d = out[this.fields[i]!] ?? 0n;
+        if (d > 0n) inst.sums[i] = inst.sums[i]! + d;
+      }
+      inst.stepped = [...inst.sums];
+    }
   }
 
   private instanceFor(key: Buffer): Instance | null {

@@ -93,3 +93,28 @@ export class ProcessNames {
     return this.names.size;
   }
 }
+
+/**
+ * pmdabcc's rule for per-process instances (bioperpid, tcpperpid): a process found gone leaves at
+ * the second refresh that finds it gone, so its last counts are seen once more.
+ */
+export class GoneTwice {
+  private readonly dead = new Map<string, number>();
+
+  constructor(private readonly root = '/proc') {}
+
+  /** True when pid was found gone by this and the previous check of `id` (one instance of the pid). */
+  gone(pid: number, id = String(pid)): boolean {
+    if (fs.existsSync(`${this.root}/${pid}`)) {
+      this.dead.delete(id);
+      return false;
+    }
+    const n = (this.dead.get(id) ?? 0) + 1;
+    if (n < 2) {
+      this.dead.set(id, n);
+      return false;
+    }
+    this.dead.delete(id);
+    return true;
+  }
+}
