@@ -19,7 +19,8 @@ afterAll(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 const K = 250;
 const SLOW = 10;
 
-function fetchValues(m: { fetch(i: number, c: { slot: number; ctxid: number }): unknown }, item: number) {
+function fetchValues(m: { refresh?(i: ReadonlySet<number>): void; fetch(i: number, c: { slot: number; ctxid: number }): unknown }, item: number) {
+  m.refresh?.(new Set([item]));
   return m.fetch(item, { slot: 0, ctxid: 0 }) as { inst: number; value: bigint }[];
 }
 
