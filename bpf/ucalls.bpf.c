@@ -164,25 +164,46 @@ int ucall_entry(struct pt_regs *ctx)
 	return 0;
 }
 
+/* Frames a return may skip to find its entry: inner calls whose return never came. */
+#define MATCH_DEPTH 4
+
 SEC("usdt")
 int ucall_return(struct pt_regs *ctx)
 {
+	__u64 layout = bpf_usdt_cookie(ctx);
+	struct name_ref clazz = arg_name(ctx, layout & 0xff, (layout >> 8) & 0xff);
+	struct name_ref method = arg_name(ctx, (layout >> 16) & 0xff, (layout >> 24) & 0xff);
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct thread_stack *st = bpf_map_lookup_elem(&stacks, &tid);
 	struct call_stats *s;
-	struct frame f;
-	__u32 d;
+	__u32 depth, i;
 
-	if (!st || st->depth == 0)
-		return 0;	/* the call began before we attached */
-	d = --st->depth;
-	if (d >= STACK_DEPTH)
+	if (!st)
 		return 0;
-	f = st->f[d];
-	s = stats_of(f.clazz, f.method);
-	if (s) {
-		__sync_fetch_and_add(&s->timed, 1);
-		__sync_fetch_and_add(&s->total_ns, bpf_ktime_get_ns() - f.ts);
+	depth = st->depth;
+	/* The return must name the frame it ends: with a profile hook set, CPython 3.11 also
+	 * fires function__return for the hook's own frames, whose entries it never reported.
+	 * Those match nothing here and are ignored. */
+	for (i = 0; i < MATCH_DEPTH; i++) {
+		__u32 d = depth - 1 - i;
+		struct frame f;
+
+		if (depth < i + 1)
+			return 0;	/* the call began before we attached */
+		if (d >= STACK_DEPTH)
+			continue;	/* deeper than the stack: counted, never timed */
+		/* Same index; the barrier stops clang from dropping the mask the verifier needs. */
+		asm volatile("" : "+r"(d));
+		f = st->f[d & (STACK_DEPTH - 1)];
+		if (f.clazz.ptr != clazz.ptr || f.method.ptr != method.ptr)
+			continue;
+		st->depth = d;
+		s = stats_of(f.clazz, f.method);
+		if (s) {
+			__sync_fetch_and_add(&s->timed, 1);
+			__sync_fetch_and_add(&s->total_ns, bpf_ktime_get_ns() - f.ts);
+		}
+		return 0;
 	}
 	return 0;
 }
