@@ -38,11 +38,9 @@ struct name_ref {
 	__s64 len;
 };
 
-/* A call in flight: its entry time and the names as the entry probe gave them. The return
- * probe's own arguments are not used: CPython 3.11's function__return names the profile
- * hook's frame, not the returning function, while a profile hook is set (which 3.11 needs for
- * the probes to fire at all). The strings stay valid for the call's duration (code object,
- * HotSpot symbol), so they are read again at return. */
+/* A call in flight: its entry time and where the entry probe's names are. A return is paired
+ * with the frame whose name pointers it repeats; the strings stay valid for the call's
+ * duration (code object, HotSpot symbol), so they are read again at return. */
 struct frame {
 	__u64 ts;
 	struct name_ref clazz;
