@@ -19,7 +19,8 @@ afterAll(() => fs.rmSync(tmpRoot, { recursive: true, force: true }));
 const K = 250;
 const SLOW = 10;
 
-function fetchValues(m: { fetch(i: number, c: { slot: number; ctxid: number }): unknown }, item: number) {
+function fetchValues(m: { refresh?(i: ReadonlySet<number>): void; fetch(i: number, c: { slot: number; ctxid: number }): unknown }, item: number) {
+  m.refresh?.(new Set([item]));
   return m.fetch(item, { slot: 0, ctxid: 0 }) as { inst: number; value: bigint }[];
 }
 
@@ -147,7 +148,9 @@ describe.skipIf(!hasJvmProbes)('usdt_jvm_threads (OpenJDK 17 with HotSpot USDT p
       const r0 = fetchValues(m, 0);
       const r1 = fetchValues(m, 1);
       expect(r0[0]!.value).toBeGreaterThanOrEqual(BigInt(T));
-      expect(r1[0]!.value).toBeGreaterThanOrEqual(BigInt(T));
+      // HotSpot fires thread__stop after the join is released: it may trail a little.
+      expect(await until(() => (fetchValues(m, 1)[0]?.value ?? 0n) >= BigInt(T))).toBe(true);
+      void r1;
     } finally {
       j.kill('SIGKILL');
       await m.stop();
