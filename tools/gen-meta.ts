@@ -9,6 +9,8 @@ import { MetricTable } from '../src/pmda/metric-table';
 import { PMDA_SCHEMA } from '../src/pmda/config-file';
 import { formatValue } from '../src/pmda/config-schema';
 import { helpEntries, renderHelpDb } from './help-db';
+import { renderManPage } from './man-page';
+import { readToolbox } from './toolbox';
 import { pmidCluster, pmidItem, indomSerial } from '../src/pcp/types';
 
 export const DOMAIN = 149;
@@ -114,5 +116,7 @@ if (require.main === module) {
   fs.writeFileSync(path.join(root, 'domain.h'), renderDomainH());
   fs.writeFileSync(path.join(root, 'root'), renderRoot());
   fs.writeFileSync(path.join(root, 'ebpf.conf'), renderConf());
-  process.stderr.write(`gen-meta: ${t.byPmid.size} metrics, ${t.indoms.size} indoms → pmns, help, help.dir, help.pag, domain.h, root, ebpf.conf\n`);
+  const version = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
+  fs.writeFileSync(path.join(root, 'pmdaebpf.1'), renderManPage(t, MODULES, PMDA_SCHEMA, version, readToolbox(path.join(root, 'pcp'))));
+  process.stderr.write(`gen-meta: ${t.byPmid.size} metrics, ${t.indoms.size} indoms → pmns, help, help.dir, help.pag, domain.h, root, ebpf.conf, pmdaebpf.1\n`);
 }

@@ -21,6 +21,9 @@ export function roff(s: string): string {
   return s
     .replace(/\\/g, '\\e')
     .replace(/-/g, '\\-')
+    // A break point after commas inside long lists such as {pid,comm,laddr}: groff cannot
+    // otherwise fit them in a line.
+    .replace(/,(?=\S)/g, ',\\:')
     .split('\n')
     .map((l) => (/^[.']/.test(l) ? `\\&${l}` : l))
     .join('\n');
@@ -121,7 +124,7 @@ export function renderManPage(t: MetricTable, modules: readonly ModuleSpec[], pm
     for (const [k, def, doc] of extra) p('.TP', `\\f3${k}\\f1 = ${roff(def)}`, ...paragraphs(doc));
     for (const [k, spec] of Object.entries(schema)) {
       const def = formatValue(spec, spec.default);
-      p('.TP', `\\f3${k}\\f1 = ${def === '' ? '(empty)' : `\\f2${roff(def)}\\f1`}`, ...paragraphs(spec.doc).join('\n.br\n').split('\n'));
+      p('.TP', `\\f3${k}\\f1 = ${def === '' ? '(empty)' : `\\f2${roff(def)}\\f1`}`, ...paragraphs(spec.doc).flatMap((l, i) => (i ? ['.br', l] : [l])));
     }
   };
   keys('pmda', pmdaSchema);
