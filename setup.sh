@@ -7,9 +7,11 @@ cd "$(dirname "$0")"
 [ "$(id -u)" = 0 ] || { echo "setup.sh: run as root: it installs packages and a PCP agent" >&2; exit 1; }
 
 # pcp and the kernel tools; xfsprogs/btrfs-progs/nftables/iproute2 serve the tests' workloads
-# (loop-mounted filesystems, forced TCP retransmits), chromium the dashboard's browser tests.
+# (loop-mounted filesystems, forced TCP retransmits), chromium the dashboard's browser tests,
+# redis-server the many-hosts test (it runs its own redis on a private port; the service the
+# package installs is not needed).
 PKGS=(pcp clang llvm libbpf-dev bpftool linux-perf make gcc libc6-dev procps
-      xfsprogs btrfs-progs nftables iproute2 strace chromium)
+      xfsprogs btrfs-progs nftables iproute2 strace chromium redis-server)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

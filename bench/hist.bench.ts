@@ -148,7 +148,7 @@ async function refreshCost(): Promise<string[]> {
       const refresh = cpuTimed(() => m.refresh());
       const fetch = cpuTimed(() => {
         m.refresh();
-        for (const i of set) m.fetch(i);
+        for (const i of set) m.fetch(i, { slot: 0, ctxid: 0 });
       });
       const map = m.object!.map('hist');
       lines.push(

@@ -10,15 +10,17 @@ import * as path from 'node:path';
 import { kernelFeatures, needBtfTracepoints, needTracepoints, type Hook } from '../bpf';
 import { PM_SEM, PM_TYPE } from '../pcp/types';
 import { cfg } from '../pmda/config-schema';
-import { UNITS, defineModule, type FetchResult, type ModuleContext } from '../pmda/module';
+import { UNITS, defineModule, type ClientRef, type FetchResult, type ModuleContext } from '../pmda/module';
 import { HISTOGRAM_UNITS_HELP, KeyedLog2Histograms } from './shared/histogram';
 import { HistogramTool, type HistogramToolOptions } from './shared/histogram-module';
+import { quantileIndom, quantileIndomSerial, quantileMetric } from './shared/quantiles';
 
 const CLUSTER = 0;
 const INDOM = 0;
 /** The per-disk indom: beyond pmdabcc, so outside its serials (= clusters 0..14). */
 export const DEV_INDOM = 0x100 | CLUSTER;
 const MINORBITS = 20;
+const QUANTILE_INDOM = quantileIndomSerial(CLUSTER);
 
 /** Kernel dev_t (major << 20 | minor) → disk name, from /sys/dev/block/M:m (a link to the device). */
 export function diskName(dev: number, sysDevBlock = '/sys/dev/block'): string {
@@ -68,9 +70,9 @@ class Biolatency extends HistogramTool {
     this.perDev?.refresh();
   }
 
-  override fetch(item: number): FetchResult {
+  override fetch(item: number, client: ClientRef): FetchResult {
     if (item === 1) return this.perDevice ? (this.perDev?.values() ?? []) : [];
-    return super.fetch(item);
+    return super.fetch(item, client);
   }
 }
 
@@ -129,6 +131,7 @@ export const biolatency = defineModule({
         'are often issued by another task (plug flush, kblockd, writeback), so the task at these ' +
         'events is not the one that asked for the I/O; bcc.proc.io.perdev (biotop) attributes I/O to processes.',
     },
+    quantileMetric('bcc.disk.all.latency_quantile', 2, QUANTILE_INDOM, 'block I/O latency of all disks'),
   ],
   indoms: [
     {
@@ -146,6 +149,7 @@ export const biolatency = defineModule({
         '"0-1" up to its highest non-empty one. Instance ids are kept per name across restarts.',
       labels: { statistic: 'histogram' },
     },
+    quantileIndom(QUANTILE_INDOM, 'block I/O latency'),
   ],
   config: {
     queued: cfg.bool(false, 'Include the time requests wait in the OS I/O scheduler queue (measure from insert instead of issue).'),
@@ -161,6 +165,7 @@ export const biolatency = defineModule({
       histograms: 1,
       indomSerial: INDOM,
       itemToHistogram: (item) => (item === 0 ? 0 : undefined),
+      quantiles: { indomSerial: QUANTILE_INDOM, itemToHistogram: (item) => (item === 2 ? 0 : undefined) },
       filter: false,
       configure: (o) =>
         o.setRodata({

@@ -61,6 +61,7 @@ export const sortKey: ConfigKey<SortSpec> = {
     }
     return { field, descending };
   },
+  format: (s) => `${s.descending ? '-' : ''}${s.field}`,
 };
 
 /** major:minor → name as /proc/diskstats lists it, re-read when a device is not known (hot-plug). */

@@ -14,6 +14,10 @@ import { ModuleUnavailable, UNITS, defineModule, type MetricSpec } from '../pmda
 import { filterConfig } from './shared/filter';
 import { HISTOGRAM_UNITS_HELP } from './shared/histogram';
 import { HistogramTool } from './shared/histogram-module';
+import { quantileIndom, quantileIndomSerial, quantileMetric } from './shared/quantiles';
+
+/** Quantile metric items follow the histograms': open, read, write, fsync → 4..7. */
+const QUANTILE_ITEM0 = 4;
 
 export const OPS = ['open', 'read', 'write', 'fsync'] as const;
 export type Op = (typeof OPS)[number];
@@ -165,12 +169,16 @@ function metrics(t: FsTarget): MetricSpec[] {
   }));
 }
 
+function quantileMetrics(t: FsTarget): MetricSpec[] {
+  return OPS.map((op, i) => quantileMetric(`bcc.fs.${t.fs}.latency_quantile.${op}`, QUANTILE_ITEM0 + i, quantileIndomSerial(t.cluster), `${t.fs} ${op} latency`));
+}
+
 function spec(t: FsTarget) {
   return defineModule({
     name: t.module,
     cluster: t.cluster,
     defaultEnabled: true,
-    metrics: metrics(t),
+    metrics: [...metrics(t), ...quantileMetrics(t)],
     indoms: [
       {
         serial: t.cluster,
@@ -178,6 +186,7 @@ function spec(t: FsTarget) {
         help: `log2 buckets of ${t.fs} open/read/write/fsync latency, named "low-high" in microseconds; ids rise with the bucket bounds.`,
         labels: { statistic: 'histogram' },
       },
+      quantileIndom(quantileIndomSerial(t.cluster), `${t.fs} operation latency`),
     ],
     config: { ...filterConfig(), ops: opsKey },
     create(ctx) {
@@ -189,6 +198,13 @@ function spec(t: FsTarget) {
         histograms: OPS.length,
         indomSerial: t.cluster,
         itemToHistogram: (item) => (item >= 0 && item < OPS.length ? (ops.includes(OPS[item]) ? item : null) : undefined),
+        quantiles: {
+          indomSerial: quantileIndomSerial(t.cluster),
+          itemToHistogram: (item) => {
+            const i = item - QUANTILE_ITEM0;
+            return i >= 0 && i < OPS.length ? (ops.includes(OPS[i]!) ? i : null) : undefined;
+          },
+        },
         filter: true,
         precheck: () => precheck(t),
         configure(o) {

@@ -6,9 +6,11 @@ import { UNITS, type ModuleSpec } from '../pmda/module';
 import { filterConfig } from './shared/filter';
 import { HISTOGRAM_UNITS_HELP } from './shared/histogram';
 import { HistogramTool } from './shared/histogram-module';
+import { quantileIndom, quantileIndomSerial, quantileMetric } from './shared/quantiles';
 
 const CLUSTER = 4;
 const INDOM = 4;
+const QUANTILE_INDOM = quantileIndomSerial(CLUSTER);
 const EVENTS = ['sched_wakeup', 'sched_wakeup_new', 'sched_switch'];
 
 // One hook for all three events: the enqueue and dequeue halves must agree on where the
@@ -44,6 +46,7 @@ export const runqlat: ModuleSpec = {
         HISTOGRAM_UNITS_HELP +
         ' The process and cgroup options restrict it to the named processes or one cgroup v2.',
     },
+    quantileMetric('bcc.runq.latency_quantile', 1, QUANTILE_INDOM, 'run queue latency'),
   ],
   indoms: [
     {
@@ -52,6 +55,7 @@ export const runqlat: ModuleSpec = {
       help: 'log2 buckets of run queue latency, named "low-high" in microseconds; ids rise with the bucket bounds.',
       labels: { statistic: 'histogram' },
     },
+    quantileIndom(QUANTILE_INDOM, 'run queue latency'),
   ],
   config: filterConfig(),
   create: (ctx) =>
@@ -61,6 +65,7 @@ export const runqlat: ModuleSpec = {
       histograms: 1,
       indomSerial: INDOM,
       itemToHistogram: (item) => (item === 0 ? 0 : undefined),
+      quantiles: { indomSerial: QUANTILE_INDOM, itemToHistogram: (item) => (item === 1 ? 0 : undefined) },
       filter: true,
     }),
 };

@@ -36,6 +36,18 @@ export interface ConfigKey<T> {
   /** Parse the raw text; throw an Error whose message says what is wrong (section/key are added). */
   parse(raw: string): T;
   doc: string;
+  /** The value as a user would type it in ebpf.conf (for the default in the generated file and
+   *  man page); without it, lists are comma-joined, regexes shown by source, null as empty. */
+  format?(value: T): string;
+}
+
+/** `value` of `key` as ebpf.conf text: what parse() turns back into the same value. */
+export function formatValue<T>(key: ConfigKey<T>, value: T): string {
+  if (key.format) return key.format(value);
+  if (value === null || value === undefined) return '';
+  if (Array.isArray(value)) return value.join(',');
+  if (value instanceof RegExp) return value.source;
+  return String(value);
 }
 
 export type ConfigSchema = Record<string, ConfigKey<unknown>>;

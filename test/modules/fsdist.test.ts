@@ -223,8 +223,12 @@ describe('fsdist modules', () => {
   it('metric names and PMIDs are pmdabcc\'s', () => {
     for (const [spec, cluster] of [[ext4dist, 5], [xfsdist, 6], [zfsdist, 7]] as const) {
       expect(spec.cluster).toBe(cluster);
-      expect(spec.indoms.map((d) => d.serial)).toEqual([cluster]);
-      expect(spec.metrics.map((m) => [m.name.split('.').pop(), m.item, m.indom])).toEqual(OPS.map((op, i) => [op, i, cluster]));
+      expect(spec.indoms.map((d) => d.serial)).toEqual([cluster, 0x200 | cluster]);
+      const hist = spec.metrics.filter((m) => m.name.includes('.latency.'));
+      expect(hist.map((m) => [m.name.split('.').pop(), m.item, m.indom])).toEqual(OPS.map((op, i) => [op, i, cluster]));
+      // Beyond pmdabcc: quantiles in the next free items, under latency_quantile (no pmdabcc leaf).
+      const q = spec.metrics.filter((m) => m.name.includes('.latency_quantile.'));
+      expect(q.map((m) => [m.name.split('.').pop(), m.item, m.indom])).toEqual(OPS.map((op, i) => [op, 4 + i, 0x200 | cluster]));
     }
     expect(xfsdist.metrics[1].name).toBe('bcc.fs.xfs.latency.read');
   });

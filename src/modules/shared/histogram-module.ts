@@ -3,9 +3,10 @@
 // once per fetch, serve one histogram per metric item from one shared indom, close on stop.
 import type { BpfObject, Hook, Loaded } from '../../bpf';
 import { PM_ERR } from '../../pcp/types';
-import type { ConfigValues, FetchResult, ModuleContext } from '../../pmda/module';
+import type { ClientRef, ConfigValues, FetchResult, ModuleContext } from '../../pmda/module';
 import { TaskFilter } from './filter';
 import { Log2Histograms } from './histogram';
+import { QuantileWindows, defineQuantiles } from './quantiles';
 import { ToolInstance } from './tool';
 
 const MISSES_CHECK_MS = 5000;
@@ -22,6 +23,9 @@ export interface HistogramToolOptions {
   itemToHistogram: (item: number) => number | null | undefined;
   /** Whether the module has the process/cgroup keys (filterConfig()). */
   filter: boolean;
+  /** Quantile metrics (shared/quantiles.ts): their indom, and item → histogram index as for
+   *  itemToHistogram (undefined: not a quantile item). */
+  quantiles?: { indomSerial: number; itemToHistogram: (item: number) => number | null | undefined };
   /** Called before start: throw ModuleUnavailable when the tool cannot work here. */
   precheck?: () => void;
   /** Extra rodata / autoload settings before load. */
@@ -34,6 +38,7 @@ export class HistogramTool extends ToolInstance<ConfigValues> {
   private programs: string[] = [];
   private misses = 0n;
   private missesCheckedAt = 0;
+  private readonly windows = new QuantileWindows();
 
   constructor(
     ctx: ModuleContext<ConfigValues>,
@@ -60,6 +65,7 @@ export class HistogramTool extends ToolInstance<ConfigValues> {
     this.misses = this.recursionMisses();
     this.missesCheckedAt = Date.now();
     const map = loaded.obj.map('hist');
+    if (this.opts.quantiles) defineQuantiles(this.ctx.indom(this.opts.quantiles.indomSerial));
     if (this.hist) this.hist.rebind(map);
     else this.hist = new Log2Histograms(map, this.ctx.indom(this.opts.indomSerial), this.opts.histograms);
     // Before the object closes: count the last misses, stop reading the map.
@@ -101,12 +107,21 @@ export class HistogramTool extends ToolInstance<ConfigValues> {
     return n;
   }
 
-  fetch(item: number): FetchResult {
+  fetch(item: number, client: ClientRef): FetchResult {
+    const qh = this.opts.quantiles?.itemToHistogram(item);
+    if (qh !== undefined) {
+      if (qh === null) return [];
+      return this.hist ? this.windows.fetch(client, qh, this.hist.slots(qh)) : PM_ERR.AGAIN;
+    }
     const h = this.opts.itemToHistogram(item);
     if (h === undefined) return PM_ERR.PMID;
     if (h === null) return [];
     if (!this.hist) return PM_ERR.AGAIN;
     return this.hist.values(h);
+  }
+
+  clientClosed(slot: number): void {
+    this.windows.clientClosed(slot);
   }
 
   /** The live object (tests and benchmarks read it). */

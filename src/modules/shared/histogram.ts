@@ -119,6 +119,12 @@ export class Log2Histograms {
     return out;
   }
 
+  /** Cumulative counts of histogram h, one per slot (a view: copy it to keep it). */
+  slots(h: number): BigUint64Array {
+    if (h < 0 || h >= this.count) throw new RangeError(`histogram ${h} is outside 0..${this.count - 1}`);
+    return this.totals.subarray(h * HIST_MAX_SLOTS, (h + 1) * HIST_MAX_SLOTS);
+  }
+
   /** Sum of histogram h over all buckets (events counted). */
   total(h: number): bigint {
     let s = 0n;

@@ -102,6 +102,11 @@ export function redactKey(): ConfigKey<RedactRule[]> {
       'next argument, user:password@ in URLs, curl -u, Authorization headers), which apply when the option is ' +
       'absent; an empty value turns redaction off.',
     parse: parseRedact,
+    // The built-in list reads back as the word a user types for it.
+    format: (rules) =>
+      rules.length === DEFAULT_REDACT.length && rules.every((r, i) => r.source === DEFAULT_REDACT[i])
+        ? 'default'
+        : rules.map((r) => r.source).join(', '),
   };
 }
 
