@@ -6,6 +6,7 @@
 // It takes no lock: the caller holds /tmp/pmcd.lock around the whole vitest run.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { agentVersion, buildVersion, pmcdRunning, REPO } from './helpers/pmcd';
 
@@ -56,8 +57,50 @@ function run(what: string, cmd: string, args: string[], log: string): void {
   }
 }
 
-export default function setup(): void {
+/** Kernel objects under `dir` that outlive a run: mounts and loop devices over its files. */
+function kernelLeftovers(dir: string): { what: string; release: () => void }[] {
+  const out: { what: string; release: () => void }[] = [];
+  const mounts = fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[1]?.replace(/\\040/g, ' '))
+    .filter((m): m is string => !!m && m.startsWith(`${dir}/`))
+    .reverse(); // innermost first
+  for (const m of mounts) out.push({ what: `mount ${m}`, release: () => void spawnSync('umount', ['-l', m]) });
+  const loops = spawnSync('losetup', ['-l', '-n', '-O', 'NAME,BACK-FILE'], { encoding: 'utf8' }).stdout ?? '';
+  for (const l of loops.split('\n')) {
+    const [dev, file] = l.trim().split(/\s+/, 2);
+    if (dev && file?.startsWith(`${dir}/`)) out.push({ what: `loop device ${dev} over ${file}`, release: () => void spawnSync('losetup', ['-d', dev]) });
+  }
+  return out;
+}
+
+/** Test cgroups (named pmda-ebpf-*) made since `since` and left behind. */
+function cgroupLeftovers(since: number): { what: string; release: () => void }[] {
+  const out: { what: string; release: () => void }[] = [];
+  const roots = fs
+    .readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[2] === 'cgroup2' || f[2] === 'cgroup')
+    .map((f) => f[1]!);
+  for (const root of roots) {
+    for (const e of fs.readdirSync(root, { withFileTypes: true })) {
+      const p = path.join(root, e.name);
+      if (e.isDirectory() && e.name.startsWith('pmda-ebpf-') && fs.statSync(p).mtimeMs >= since) out.push({ what: `cgroup ${p}`, release: () => fs.rmdirSync(p) });
+    }
+  }
+  return out;
+}
+
+export default function setup(): () => void {
   const t0 = Date.now();
+  // Every temp file and directory of this run lives under one directory (os.tmpdir() reads
+  // TMPDIR; the test workers inherit it), so nothing a failed test left there outlives the
+  // run. Mode 1777 like /tmp: pmcd's agents and other users may have to read what is there.
+  const runTmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pmda-ebpf-test-'));
+  fs.chmodSync(runTmp, 0o1777);
+  process.env.TMPDIR = runTmp;
   const logDir = path.join(REPO, 'test-artifacts');
   fs.mkdirSync(logDir, { recursive: true });
   const why = staleReason();
@@ -79,4 +122,31 @@ export default function setup(): void {
     }
   }
   process.stderr.write(`global set-up: agent ${want} ready in ${((Date.now() - t0) / 1000).toFixed(2)} s\n`);
+  return () => teardown(runTmp, t0);
+}
+
+/** Release what tests left behind, and fail the run for kernel objects a test did not release:
+ *  a leak there is a test bug (it lingers across runs), a leftover file is not. */
+function teardown(runTmp: string, since: number): void {
+  const leaks = [...kernelLeftovers(runTmp), ...cgroupLeftovers(since)];
+  const failed: string[] = [];
+  for (const l of leaks) {
+    try {
+      l.release();
+    } catch (e) {
+      failed.push(`${l.what}: ${(e as Error).message}`);
+    }
+  }
+  const files = fs.readdirSync(runTmp);
+  try {
+    fs.rmSync(runTmp, { recursive: true, force: true });
+  } catch (e) {
+    failed.push(`${runTmp}: ${(e as Error).message}`);
+  }
+  if (files.length) process.stderr.write(`global teardown: removed ${files.length} temp entries the tests left in ${runTmp}\n`);
+  if (leaks.length || failed.length) {
+    throw new Error(
+      `tests left kernel objects behind (released now): ${leaks.map((l) => l.what).join('; ') || 'none'}` + (failed.length ? `\ncleanup failed: ${failed.join('; ')}` : ''),
+    );
+  }
 }
