@@ -63,3 +63,17 @@ export async function waitFor(what: string, cond: () => boolean, ms = 30_000, ev
 export function pminfo(...args: string[]): string {
   return execFileSync('pminfo', args, { encoding: 'utf8' });
 }
+
+const PMSIGNAL = '/usr/lib/pcp/bin/pmsignal';
+
+/** Restart the agent (to read a changed ebpf.conf). pmcd restarts dead agents by itself at
+ *  most once a minute; SIGHUP asks it at once. */
+export async function restartAgent(): Promise<void> {
+  const before = agentPids();
+  for (const p of before) process.kill(p, 'SIGKILL');
+  await waitFor('the old agent to go', () => agentPids().every((p) => !before.includes(p)), 10_000);
+  // pmcd notices the death on its next request to the agent; only then does SIGHUP restart it.
+  await waitFor('pmcd to notice the agent died', () => /-12386|No PMCD agent/.test(sh('pmprobe', ['-v', 'bcc.pmda.version'], { allowFail: true }).out) || agentPids().length > 0, 10_000);
+  sh(PMSIGNAL, ['-a', '-s', 'HUP', 'pmcd']);
+  await waitFor('the agent to answer again', agentAnswers, 30_000, 500);
+}

@@ -2,21 +2,9 @@
 // crash, configuration errors reported while the rest serves, Remove and Install.
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentAnswers, agentPids, buildVersion, CONF, ensureInstalled, install, PMDA_DIR, pminfo, sh, waitFor } from '../helpers/pmcd';
+import { agentAnswers, agentPids, buildVersion, CONF, ensureInstalled, install, PMDA_DIR, pminfo, restartAgent, sh, waitFor } from '../helpers/pmcd';
 
-const PMSIGNAL = '/usr/lib/pcp/bin/pmsignal';
 let savedConf: string | null = null;
-
-/** pmcd restarts dead agents by itself at most once a minute; SIGHUP asks it at once. */
-async function restartAgent(): Promise<void> {
-  const before = agentPids();
-  for (const p of before) process.kill(p, 'SIGKILL');
-  await waitFor('the old agent to go', () => agentPids().every((p) => !before.includes(p)), 10_000);
-  // pmcd notices the death on its next request to the agent; only then does SIGHUP restart it.
-  await waitFor('pmcd to notice the agent died', () => /-12386|No PMCD agent/.test(sh('pmprobe', ['-v', 'bcc.pmda.version'], { allowFail: true }).out) || agentPids().length > 0, 10_000);
-  sh(PMSIGNAL, ['-a', '-s', 'HUP', 'pmcd']);
-  await waitFor('the agent to answer again', agentAnswers, 30_000, 500);
-}
 
 beforeAll(() => {
   ensureInstalled();
