@@ -55,13 +55,23 @@ function main(): void {
   });
 }
 
+// "<package version>+<build id>": the build id (tools/build-id.ts, deployed by Install) tells
+// which build pmcd is running, so a test or an administrator can tell a stale install.
 function readVersion(): string {
+  let version = 'unknown';
   try {
     const pkg = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version: string };
-    return pkg.version;
+    version = pkg.version;
   } catch {
-    return 'unknown';
+    return version;
   }
+  try {
+    const id = fs.readFileSync(path.resolve(__dirname, '../../build-id'), 'utf8').trim();
+    if (/^[0-9a-f]+$/.test(id)) version += `+${id}`;
+  } catch {
+    // A tree built without the build id step: the package version alone.
+  }
+  return version;
 }
 
 main();

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFetch, pmid, PDU, PM_EVENT_FLAG, type EventArray, type EventRecord } from '../../src/pcp';
 import { MODULES } from '../../src/modules';
 import { AGENT, startAgent, type AgentPipe } from '../helpers/agent-pipe';
+import { Dbpmda } from '../helpers/dbpmda';
 import { sleep } from './helpers';
 
 const RECORDS = pmid(149, 8, 8);
@@ -42,6 +43,19 @@ async function records(a: AgentPipe, slot: number): Promise<EventRecord[] | null
 
 const param = (r: EventRecord, id: number) => r.params.find((p) => p.pmid === id)?.value;
 
+/** Fetch `slot`'s records until every pid of `want` is among them (the exec events reach the
+ *  agent through its ring buffer poll, a little after the processes exit), with a deadline. */
+async function recordsOf(a: AgentPipe, slot: number, want: number[]): Promise<EventRecord[]> {
+  const got: EventRecord[] = [];
+  const end = Date.now() + 10_000;
+  for (;;) {
+    got.push(...((await records(a, slot)) ?? []));
+    const pids = new Set(got.map((r) => param(r, P.pid)));
+    if (want.every((p) => pids.has(p)) || Date.now() > end) return got;
+    await sleep(20);
+  }
+}
+
 describe('event records through the agent', () => {
   it('delivers each marked exec exactly once to each of two clients, on the wire', async () => {
     const marker = `AGR${process.pid}x${Date.now().toString(36)}`;
@@ -54,12 +68,10 @@ describe('event records through the agent', () => {
     }
     expect(await records(agent, B)).toEqual([]);
     const first = await Promise.all(Array.from({ length: 25 }, (_, i) => echo([`${marker}-${i}`])));
-    await sleep(50);
-    const a1 = (await records(agent, A))!;
+    const a1 = await recordsOf(agent, A, first);
     const second = await Promise.all(Array.from({ length: 25 }, (_, i) => echo([`${marker}-${25 + i}`])));
-    await sleep(50);
-    const a2 = (await records(agent, A))!;
-    const b = (await records(agent, B))!;
+    const a2 = await recordsOf(agent, A, second);
+    const b = await recordsOf(agent, B, [...first, ...second]);
     const pids = (rs: EventRecord[]) => rs.map((r) => param(r, P.pid) as number).sort((x, y) => x - y);
     const sorted = (xs: number[]) => [...xs].sort((x, y) => x - y);
     expect(pids(a1)).toEqual(sorted(first));
@@ -84,27 +96,32 @@ describe('event records through the agent', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ev-dbpmda-'));
     fs.writeFileSync(path.join(dir, 'root'), 'root {\n\tbcc\t149:*:*\n}\n');
     fs.writeFileSync(path.join(dir, 'ebpf.conf'), config(marker));
-    const cmds = [
-      `open pipe ${process.execPath} ${AGENT} -d 149 -l ${dir}/agent.log -c ${dir}/ebpf.conf --state-dir ${dir}/state`,
-      'wait 4',
-      'fetch bcc.proc.exec.records',
-      `wait 4`,
-      'fetch bcc.proc.exec.records',
-      'close',
-    ];
-    const db = spawn('dbpmda', ['-n', path.join(dir, 'root'), '-e', '-f'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    db.stdout.on('data', (d) => (out += d));
-    db.stderr.on('data', (d) => (out += d));
-    db.stdin.end(cmds.join('\n') + '\n');
-    // Between the two fetches (~4 s and ~8 s after start; the module attaches within the
-    // first): 3 execs.
-    await sleep(5500);
-    for (let i = 0; i < 3; i++) spawnSync('/bin/echo', [`${marker}-${i}`]);
-    const code = await new Promise<number>((r) => db.on('exit', (c) => r(c ?? -1)));
-    expect(code, out).toBe(0);
-    expect(out).toContain('value [0 event records]');
-    expect(out).toMatch(/value \[3 event records timestamps \d\d:\d\d:\d\d\.\d{9}\.\.\.\d\d:\d\d:\d\d\.\d{9}\]/);
-    fs.rmSync(dir, { recursive: true, force: true });
+    const db = new Dbpmda(path.join(dir, 'root'));
+    const ANSWER = /value \[\d+ event records[^\]]*\]|Try again|Error/;
+    const fetchRecords = async () => ANSWER.exec(await db.cmd('fetch bcc.proc.exec.records', ANSWER))![0];
+    try {
+      await db.cmd(`open pipe ${process.execPath} ${AGENT} -d 149 -l ${dir}/agent.log -c ${dir}/ebpf.conf --state-dir ${dir}/state`, /Start \S+ PMDA/);
+      // Until the module has started, the agent answers PM_ERR_AGAIN ("Try again"); its first
+      // answer with values has no records (the client has seen nothing yet).
+      let first = await fetchRecords();
+      for (const end = Date.now() + 30_000; !first.startsWith('value') && Date.now() < end; first = await fetchRecords()) await sleep(100);
+      expect(first, db.output).toBe('value [0 event records]');
+      for (let i = 0; i < 3; i++) spawnSync('/bin/echo', [`${marker}-${i}`]);
+      // The three execs arrive with the agent's ring buffer polls: fetch until all are there
+      // (one fetch or more), then once more: each exec is delivered once.
+      let seen = 0;
+      for (const end = Date.now() + 10_000; seen < 3 && Date.now() < end; await sleep(50)) {
+        const answer = await fetchRecords();
+        const n = Number(/^value \[(\d+) event records/.exec(answer)?.[1] ?? NaN);
+        expect(answer, db.output).toMatch(n === 0 ? /^value \[0 event records\]$/ : /^value \[\d+ event records timestamps \d\d:\d\d:\d\d\.\d{9}\.\.\.\d\d:\d\d:\d\d\.\d{9}\]$/);
+        seen += n;
+      }
+      expect(seen, db.output).toBe(3);
+      expect(await fetchRecords(), db.output).toBe('value [0 event records]');
+      expect(await db.close(), db.output).toBe(0);
+    } finally {
+      db.kill();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

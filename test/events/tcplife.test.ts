@@ -20,20 +20,25 @@ afterEach(async () => {
 interface Exchange {
   serverPort: number;
   clientPort: number;
+  /** process.hrtime.bigint() just before the connect: no session of this exchange is older. */
+  t0: bigint;
 }
 
-/** Client sends `n` bytes, the server answers n/2 and closes, the client closes. */
-async function exchange(host: string, n: number): Promise<Exchange> {
+/** Client sends `n` bytes, the server holds the session `holdMs`, answers n/2 and closes, the
+ *  client closes. Both ends report the session once their sockets reach TCP_CLOSE, which
+ *  happens in softirq after close() returns: callers wait for the sessions (sessionsOf). */
+async function exchange(host: string, n: number, holdMs = 0): Promise<Exchange> {
   const server = net.createServer((s) => {
     let got = 0;
     s.on('data', (d) => {
       got += d.length;
-      if (got === n) s.end(Buffer.alloc(n / 2, 'y'));
+      if (got === n) setTimeout(() => s.end(Buffer.alloc(n / 2, 'y')), holdMs);
     });
   });
   await new Promise<void>((r) => server.listen(0, host, r));
   const serverPort = (server.address() as net.AddressInfo).port;
   let clientPort = 0;
+  const t0 = process.hrtime.bigint();
   await new Promise<void>((resolve, reject) => {
     const c = net.connect(serverPort, host, () => {
       clientPort = c.localPort!;
@@ -49,8 +54,19 @@ async function exchange(host: string, n: number): Promise<Exchange> {
     c.on('error', reject);
   });
   await new Promise<void>((r) => server.close(() => r()));
-  await sleep(50); // the last state changes happen in softirq after close() returns
-  return { serverPort, clientPort };
+  return { serverPort, clientPort, t0 };
+}
+
+/** Wait (with a deadline) until `pick` finds `want` sessions; the microseconds since `since`
+ *  when they were there bound every one of their durations from above. */
+async function sessionsOf(r: Running, pick: (s: Record<number, FetchValue>) => boolean, want: number, since = process.hrtime.bigint()) {
+  const end = Date.now() + 5000;
+  for (;;) {
+    const found = sessions(r).filter(pick);
+    const wallUs = Number((process.hrtime.bigint() - since) / 1000n);
+    if (found.length >= want || Date.now() > end) return { found, wallUs };
+    await sleep(10);
+  }
 }
 
 async function freePort(): Promise<number> {
@@ -67,7 +83,6 @@ async function exchangeOn(port: number): Promise<void> {
   await new Promise<void>((r, j) => server.once('error', j).listen(port, '127.0.0.1', () => r()));
   await new Promise<void>((r) => net.connect(port, '127.0.0.1').on('close', () => r()).resume());
   await new Promise<void>((r) => server.close(() => r()));
-  await sleep(50);
 }
 
 function sessions(r: Running): Record<number, FetchValue>[] {
@@ -80,6 +95,7 @@ const near = (v: FetchValue, want: number) => {
   expect(Number(v)).toBeLessThanOrEqual(want + 2);
 };
 
+const HOLD_MS = 100;
 const KPROBES = fs.existsSync('/sys/bus/event_source/devices/kprobe/type');
 const COMM = fs.readFileSync('/proc/self/comm', 'utf8').trim();
 
@@ -90,10 +106,12 @@ describe.each(['tp_btf', 'tracepoint'])('tcplife (%s)', (variant) => {
   ])('reports one session each way for a %s exchange with the bytes sent and received', async (_name, host, n) => {
     run = await startModule(tcplife, { variant, session_count: '50' });
     expect(run.state.variant).toBe(variant);
-    const x = await exchange(host as string, n as number);
-    const all = sessions(run);
-    const client = all.filter((s) => s[I.lport] === x.clientPort && s[I.dport] === x.serverPort);
-    const server = all.filter((s) => s[I.lport] === x.serverPort && s[I.dport] === x.clientPort);
+    const x = await exchange(host as string, n as number, HOLD_MS);
+    const isClient = (s: Record<number, FetchValue>) => s[I.lport] === x.clientPort && s[I.dport] === x.serverPort;
+    const isServer = (s: Record<number, FetchValue>) => s[I.lport] === x.serverPort && s[I.dport] === x.clientPort;
+    const { found, wallUs } = await sessionsOf(run, (s) => isClient(s) || isServer(s), 2, x.t0);
+    const client = found.filter(isClient);
+    const server = found.filter(isServer);
     expect(client.length).toBe(1);
     expect(server.length).toBe(1);
     const c = client[0];
@@ -107,9 +125,11 @@ describe.each(['tp_btf', 'tracepoint'])('tcplife (%s)', (variant) => {
     expect(s[I.laddr]).toBe(host);
     expect(c[I.pid]).toBe(process.pid);
     expect(c[I.comm]).toBe(COMM);
+    // Microseconds: both sessions lasted at least the server's hold, and at most the wall time
+    // from before the connect to when they were seen.
     for (const x of [c, s]) {
-      expect(x[I.duration] as number).toBeGreaterThan(0);
-      expect(x[I.duration] as number).toBeLessThan(10_000_000);
+      expect(x[I.duration] as number).toBeGreaterThanOrEqual(HOLD_MS * 1000);
+      expect(x[I.duration] as number).toBeLessThanOrEqual(wallUs);
     }
     expect(run.fetch(I.lost)[0].value).toBe(0n);
   });
@@ -118,29 +138,40 @@ describe.each(['tp_btf', 'tracepoint'])('tcplife (%s)', (variant) => {
 describe('tcplife', () => {
   it('filters on local and remote ports in the kernel', async () => {
     const port = await freePort();
+    // The filtered-out exchange goes first: once the wanted session is there, so would it be.
     run = await startModule(tcplife, { dport: `${port},1` });
-    await exchangeOn(port);
     await exchange('127.0.0.1', 2000); // another port: filtered out
+    await exchangeOn(port);
+    await sessionsOf(run, (s) => s[I.dport] === port, 1);
     let all = sessions(run);
     expect(all.length).toBe(1);
     expect(all[0][I.dport]).toBe(port);
     await run.stop();
     run = await startModule(tcplife, { lport: String(port) });
-    await exchangeOn(port);
     await exchange('127.0.0.1', 2000);
+    await exchangeOn(port);
+    await sessionsOf(run, (s) => s[I.lport] === port, 1);
     all = sessions(run);
     expect(all.length).toBe(1);
     expect(all[0][I.lport]).toBe(port);
   });
 
   it('filters on the owning process', async () => {
-    run = await startModule(tcplife, { process: '1' });
-    await exchange('127.0.0.1', 1000);
-    expect(sessions(run).filter((s) => s[I.pid] === process.pid)).toEqual([]);
+    // An unfiltered witness on the same tracepoints: once it has the session, the filtered
+    // module's program has run for it too.
+    const witness = await startModule(tcplife, {});
+    try {
+      run = await startModule(tcplife, { process: '1' });
+      const x = await exchange('127.0.0.1', 1000);
+      expect((await sessionsOf(witness, (s) => s[I.lport] === x.clientPort, 1)).found.length).toBe(1);
+      expect(sessions(run).filter((s) => s[I.pid] === process.pid)).toEqual([]);
+    } finally {
+      await witness.stop();
+    }
     await run.stop();
     run = await startModule(tcplife, { process: String(process.pid) });
     const x = await exchange('127.0.0.1', 1000);
-    const mine = sessions(run).filter((s) => s[I.lport] === x.clientPort);
+    const mine = (await sessionsOf(run, (s) => s[I.lport] === x.clientPort, 1)).found;
     expect(mine.length).toBe(1);
     expect(mine[0][I.pid]).toBe(process.pid);
   });
@@ -151,11 +182,19 @@ describe('tcplife', () => {
     run.records(I.records, A);
     const xs: Exchange[] = [];
     for (let i = 0; i < 5; i++) xs.push(await exchange('127.0.0.1', 1000));
+    // Wait for both ends of the last exchange (earlier ones closed before it started).
     const recs = run.records(I.records, A);
-    const lports = recs.map((r) => r.params.find((p) => p.pmid === PMID(I.lport))!.value);
+    const lportOf = (r: (typeof recs)[number]) => r.params.find((p) => p.pmid === PMID(I.lport))!.value;
+    const last = xs[xs.length - 1];
+    for (const end = Date.now() + 5000; Date.now() < end; await sleep(10)) {
+      const ports = recs.map(lportOf);
+      if (ports.includes(last.clientPort) && ports.includes(last.serverPort)) break;
+      recs.push(...run.records(I.records, A));
+    }
+    const lports = recs.map(lportOf);
     for (const x of xs) {
       expect(lports.filter((p) => p === x.clientPort).length).toBe(1);
-      expect(lports.filter((p) => p === x.serverPort).length).toBeGreaterThanOrEqual(1);
+      expect(lports.filter((p) => p === x.serverPort).length).toBe(1);
     }
     const one = recs.find((r) => r.params.find((p) => p.pmid === PMID(I.lport))!.value === xs[0].clientPort)!;
     expect(one.params.map((p) => p.pmid)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(PMID));
@@ -169,7 +208,7 @@ describe('tcplife', () => {
     expect(lost).toBeGreaterThan(0n);
     expect(run.state.lost).toBe(lost);
     const x = await exchange('127.0.0.1', 100);
-    expect(sessions(run).some((s) => s[I.lport] === x.clientPort)).toBe(true);
+    expect((await sessionsOf(run, (s) => s[I.lport] === x.clientPort, 1)).found.length).toBe(1);
   });
 
   it.skipIf(KPROBES)('reports the kprobe variant unavailable with the reason, not a crash (skipped where the kernel has kprobes)', async () => {

@@ -1,5 +1,7 @@
-// Helpers for tests against the real pmcd with the installed agent (./setup.sh installs it).
+// Helpers for tests against the real pmcd with the installed agent (test/global-setup.ts installs
+// this tree's build before any test runs).
 import { execFileSync, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export const REPO = path.resolve(__dirname, '../..');
@@ -13,9 +15,26 @@ export function sh(cmd: string, args: string[], opts: { input?: string; allowFai
   return { out, code: r.status ?? -1 };
 }
 
-export function agentAnswers(): boolean {
+/** The version the agent of this tree reports: package version + build id (tools/build-id.ts). */
+export function buildVersion(): string {
+  const pkg = JSON.parse(fs.readFileSync(path.join(REPO, 'package.json'), 'utf8')) as { version: string };
+  return `${pkg.version}+${fs.readFileSync(path.join(REPO, 'build-id'), 'utf8').trim()}`;
+}
+
+/** bcc.pmda.version as pmcd's agent answers it, or null when no agent answers. */
+export function agentVersion(): string | null {
   const r = spawnSync('pmprobe', ['-v', 'bcc.pmda.version'], { encoding: 'utf8' });
-  return /^bcc\.pmda\.version 1 /m.test(r.stdout ?? '');
+  const m = /^bcc\.pmda\.version 1 "(.*)"$/m.exec(r.stdout ?? '');
+  return m ? m[1] : null;
+}
+
+export function pmcdRunning(): boolean {
+  return /^pmcd\.version 1$/m.test(spawnSync('pmprobe', ['pmcd.version'], { encoding: 'utf8' }).stdout ?? '');
+}
+
+/** True when pmcd's agent answers and is this tree's build (not one another tree installed). */
+export function agentAnswers(): boolean {
+  return agentVersion() === buildVersion();
 }
 
 /** Run Install from the source tree (deploys the current build). */
@@ -47,7 +66,8 @@ export function pminfo(...args: string[]): string {
 
 const PMSIGNAL = '/usr/lib/pcp/bin/pmsignal';
 
-/** Restart the installed agent (to read a new ebpf.conf): pmcd restarts dead agents on SIGHUP. */
+/** Restart the agent (to read a changed ebpf.conf). pmcd restarts dead agents by itself at
+ *  most once a minute; SIGHUP asks it at once. */
 export async function restartAgent(): Promise<void> {
   const before = agentPids();
   for (const p of before) process.kill(p, 'SIGKILL');

@@ -2,7 +2,7 @@
 // crash, configuration errors reported while the rest serves, Remove and Install.
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { agentAnswers, agentPids, CONF, ensureInstalled, install, PMDA_DIR, pminfo, restartAgent, sh, waitFor } from '../helpers/pmcd';
+import { agentAnswers, agentPids, buildVersion, CONF, ensureInstalled, install, PMDA_DIR, pminfo, restartAgent, sh, waitFor } from '../helpers/pmcd';
 
 let savedConf: string | null = null;
 
@@ -21,11 +21,13 @@ describe('agent under pmcd', () => {
   it('pminfo -dfT bcc.pmda shows descriptors, values and help', () => {
     const out = pminfo('-dfT', 'bcc.pmda');
     expect(out).toMatch(/bcc\.pmda\.version\n\s+Data Type: string\s+InDom: PM_INDOM_NULL 0xffffffff\n\s+Semantics: discrete\s+Units: none\nHelp:\n.*pmda-ebpf/);
-    expect(out).toMatch(/value "\d+\.\d+\.\d+"/);
+    // The build under test, exactly: "<package version>+<build id>".
+    expect(out).toContain(`value "${buildVersion()}"`);
+    expect(buildVersion()).toMatch(/^\d+\.\d+\.\d+\+[0-9a-f]{16}$/);
     expect(out).toMatch(/bcc\.pmda\.module\.state\n[\s\S]*?inst \[\d+ or "runqlat"\] value "(running|disabled|failed)"/);
     expect(out).toMatch(/bcc\.pmda\.module\.lost\n\s+Data Type: 64-bit unsigned int\s+InDom: 149\.300/);
     const probe = sh('pmprobe', ['-v', 'bcc.pmda.version', 'bcc.pmda.module.state']).out;
-    expect(probe).toMatch(/^bcc\.pmda\.version 1 "/m);
+    expect(probe).toContain(`bcc.pmda.version 1 "${buildVersion()}"`);
     expect(probe).toMatch(/^bcc\.pmda\.module\.state [1-9]\d* /m);
     const labels = pminfo('-l', 'bcc.pmda.module.state');
     expect(labels).toContain('"agent":"ebpf"');
@@ -50,7 +52,7 @@ describe('agent under pmcd', () => {
     const state = pminfo('-f', 'bcc.pmda.module.state');
     expect(state).toMatch(/"runqlat"\] value "failed"/);
     expect(pminfo('-f', 'bcc.pmda.module.error')).toMatch(/"runqlat"\] value "\[runqlat\] colour: unknown key/);
-    expect(pminfo('-f', 'bcc.pmda.version')).toMatch(/value "/);
+    expect(pminfo('-f', 'bcc.pmda.version')).toContain(`value "${buildVersion()}"`);
     fs.writeFileSync(CONF, savedConf ?? '');
     await restartAgent();
     expect(pminfo('-f', 'bcc.pmda.config.errors')).toMatch(/value ""/);

@@ -1,12 +1,13 @@
 // The tools through the real pmcd with real workloads, as users see them: pminfo/pmval values,
 // pmstore, pmie rules and pmlogger archives. The module-level tests prove each tool in depth;
 // these prove the whole path kernel → agent → pmcd → client.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { makeLoop } from '../helpers/block';
 import { ensureInstalled, pminfo, sh, waitFor } from '../helpers/pmcd';
 
 /** pminfo -f output → instance name → value text (quotes stripped). Singular: key ''. */
@@ -20,6 +21,23 @@ function values(metric: string): Map<string, string> {
     if (single) m.set('', single[1]!.replace(/^"|"$/g, ''));
   }
   return m;
+}
+
+/** One pminfo -f of several per-row metrics (one fetch: one table) → rows by instance. */
+function rowsOf(metrics: string[]): Record<string, string>[] {
+  const out = spawnSync('pminfo', ['-f', ...metrics], { encoding: 'utf8' }).stdout ?? '';
+  const rows = new Map<string, Record<string, string>>();
+  let metric = '';
+  for (const line of out.split('\n')) {
+    if (/^\S/.test(line)) metric = line.trim();
+    const inst = /^\s+inst \[(\d+) or "(.*)"\] value (.*)$/.exec(line);
+    if (inst && metric) {
+      const r = rows.get(inst[1]!) ?? {};
+      r[metric] = inst[3]!.replace(/^"|"$/g, '');
+      rows.set(inst[1]!, r);
+    }
+  }
+  return [...rows.values()];
 }
 
 const sum = (metric: string) => [...values(metric).values()].reduce((a, v) => a + Number(v), 0);
@@ -121,27 +139,41 @@ describe('tools through pmcd', () => {
     expect(values('bcc.proc.io.net.tcp.daddr').get(slot)).toBe('127.0.0.1');
   });
 
-  it('biotop: the dd doing O_DIRECT writes is a row with its pid, comm and disk', async () => {
+  it('biotop: the O_DIRECT writes of one dd to a loop device add up, across intervals, to exactly what it wrote', async () => {
     expect(state('biotop')).toBe('running');
-    const file = path.join('/var/tmp', `biotop-${process.pid}`);
-    let seen = false;
-    for (let attempt = 0; attempt < 3 && !seen; attempt++) {
-      sh('dd', ['if=/dev/zero', `of=${file}`, 'bs=64k', 'count=400', 'oflag=direct']);
-      // Values cover the last interval (1 s): look during the next few.
-      const end = Date.now() + 3000;
-      while (!seen && Date.now() < end) {
-        const comm = values('bcc.proc.io.perdev.comm');
-        const slot = [...comm].find(([, c]) => c === 'dd')?.[0];
-        if (slot !== undefined && values('bcc.proc.io.perdev.direction').get(slot) === 'W') {
-          expect(Number(values('bcc.proc.io.perdev.bytes').get(slot))).toBeGreaterThan(0);
-          expect(values('bcc.proc.io.perdev.disk').get(slot)).toMatch(/^[a-z]/);
-          seen = true;
-        }
-        await new Promise((r) => setTimeout(r, 200));
+    const COUNT = 400;
+    const loop = makeLoop(64);
+    try {
+      const dd = spawn('dd', ['if=/dev/zero', `of=${loop.dev}`, 'bs=64k', `count=${COUNT}`, 'oflag=direct'], { stdio: 'ignore' });
+      const ddDone = new Promise<number>((r) => dd.on('exit', (c) => r(c ?? -1)));
+      // The rows cover the last interval (1 s). Each interval's row of dd is counted once: a
+      // new interval shows as a new (io, bytes, duration) of the row, read in one fetch; it is
+      // read several times per interval, so none is missed.
+      const intervals: string[] = [];
+      let exited = false;
+      void ddDone.then(() => (exited = true));
+      const end = Date.now() + 20_000;
+      let quietSince = 0;
+      while (Date.now() < end) {
+        const rows = rowsOf(['bcc.proc.io.perdev.pid', 'bcc.proc.io.perdev.disk', 'bcc.proc.io.perdev.io', 'bcc.proc.io.perdev.bytes', 'bcc.proc.io.perdev.duration', 'bcc.proc.io.perdev.direction']);
+        const row = rows.find((r) => r['bcc.proc.io.perdev.pid'] === String(dd.pid) && r['bcc.proc.io.perdev.disk'] === loop.name && r['bcc.proc.io.perdev.direction'] === 'W');
+        const key = row ? `${row['bcc.proc.io.perdev.io']}/${row['bcc.proc.io.perdev.bytes']}/${row['bcc.proc.io.perdev.duration']}` : '';
+        if (row && key !== intervals[intervals.length - 1]) intervals.push(key);
+        if (!row && exited) {
+          // Gone after dd ended: its last interval has been read.
+          if (!quietSince) quietSince = Date.now();
+          if (Date.now() - quietSince > 1500) break;
+        } else quietSince = 0;
+        await new Promise((r) => setTimeout(r, 100));
       }
+      expect(await ddDone).toBe(0);
+      const io = intervals.reduce((n, k) => n + Number(k.split('/')[0]), 0);
+      const bytes = intervals.reduce((n, k) => n + Number(k.split('/')[1]), 0);
+      expect(io, intervals.join(', ')).toBe(COUNT);
+      expect(bytes, intervals.join(', ')).toBe(COUNT * 65536);
+    } finally {
+      loop.release();
     }
-    fs.rmSync(file, { force: true });
-    expect(seen).toBe(true);
   });
 
   it('profile: pmstore is refused unless ebpf.conf allows it', () => {

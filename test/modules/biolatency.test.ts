@@ -51,8 +51,8 @@ afterAll(() => {
 });
 
 async function measure(m: HistogramTool, target = file) {
-  await m.start();
   try {
+    await m.start();
     dd(1, target); // the file exists and is allocated before the window
     const h0 = total(fetchAll(m));
     const k0 = completedRequests();
@@ -117,8 +117,8 @@ describe('biolatency module', () => {
     try {
       const { ctx } = context(biolatency);
       const m = biolatency.create(ctx);
-      await m.start();
       try {
+        await m.start();
         const perDisk = (): Map<string, bigint> => {
           m.refresh?.(new Set([1]));
           const out = new Map<string, bigint>();
@@ -154,8 +154,8 @@ describe('biolatency module', () => {
   it('per_device = false: no per-disk values', async () => {
     const { ctx } = context(biolatency, { per_device: 'false' });
     const m = biolatency.create(ctx);
-    await m.start();
     try {
+      await m.start();
       const k0 = completedRequests();
       dd(5);
       const k1 = completedRequests();

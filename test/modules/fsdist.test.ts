@@ -10,7 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModuleUnavailable, type ModuleSpec } from '../../src/pmda/module';
 import { EXT4, OPS, XFS, ZFS, ext4dist, opHook, precheck, xfsdist, zfsdist, type FsTarget } from '../../src/modules/fsdist';
 import { HistogramTool } from '../../src/modules/shared/histogram-module';
-import { asValues, buildObjects, context, namedPerl, tmpRoot, total } from './hist-helpers';
+import { filtersHolding } from '../helpers/bpf-maps';
+import { releaseAll, type Step } from '../helpers/cleanup';
+import { waitFor } from '../helpers/pmcd';
+import { asValues, buildObjects, context, exited, namedPerl, tmpRoot, total } from './hist-helpers';
 
 const N = 200;
 // Per run of the workload: opens, reads, writes, fsyncs.
@@ -48,10 +51,12 @@ beforeAll(() => {
   expect(execFileSync('stat', ['-f', '-c', '%T', mounts.ext4], { encoding: 'utf8' }).trim()).toBe('ext2/ext3');
 }, 120_000);
 
-afterAll(() => {
-  for (const fstype of ['xfs', 'btrfs']) if (mounts[fstype]) execFileSync('umount', [mounts[fstype]]);
-  fs.rmSync(tmpRoot, { recursive: true, force: true });
-});
+afterAll(() =>
+  releaseAll(
+    ...(['xfs', 'btrfs'] as const).map((t): Step | null => (mounts[t] ? [`umount ${mounts[t]}`, () => execFileSync('umount', [mounts[t]], { stdio: 'pipe' })] : null)),
+    ['remove the temp dir', () => fs.rmSync(tmpRoot, { recursive: true, force: true })],
+  ),
+);
 
 type Hist = Record<(typeof OPS)[number], bigint>;
 
@@ -67,18 +72,23 @@ function diff(a: Hist, b: Hist): Record<string, number> {
 }
 
 /** Run the workload in `dir` under the name pmdafs-wl; `between` reads the modules after its
- *  start-up (loader, perl) and before its file operations. */
-async function runWorkload<T>(dir: string, before: () => T): Promise<T> {
+ *  start-up (loader, perl) and before its file operations, once `filters` process filters
+ *  (one per started module that selects pmdafs-wl) hold the workload's PID. */
+async function runWorkload<T>(dir: string, filters: number, before: () => T): Promise<T> {
   const child = spawn(namedPerl('pmdafs-wl'), ['-e', WORKLOAD, dir, String(N)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  expect((await lines.next()).value).toBe('ready');
-  // The process filter rescans /proc every second: make sure the workload is in the map.
-  await new Promise((r) => setTimeout(r, 1300));
-  const snapshot = before();
-  child.stdin!.write('go\n');
-  expect((await lines.next()).value).toBe('done');
-  await new Promise((r) => child.once('exit', r));
-  return snapshot;
+  try {
+    const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    expect((await lines.next()).value).toBe('ready');
+    // The process filters find the workload on their next rescan of /proc (every second).
+    await waitFor(`${filters} process filter(s) to hold pid ${child.pid}`, () => filtersHolding(child.pid!) >= filters, 10_000, 50);
+    const snapshot = before();
+    child.stdin!.write('go\n');
+    expect((await lines.next()).value).toBe('done');
+    await exited(child);
+    return snapshot;
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
 }
 
 function start(spec: ModuleSpec, raw: Record<string, string> = {}) {
@@ -92,19 +102,18 @@ describe('fsdist modules', () => {
     it(`workload on ${fstype}: ${fstype === 'btrfs' ? 'neither module' : `only ${fstype}dist`} counts it, exactly`, async () => {
       const ext4 = start(ext4dist);
       const xfs = start(xfsdist);
-      await ext4.m.start();
-      await xfs.m.start();
       try {
+        await ext4.m.start();
+        await xfs.m.start();
         expect(ext4.state.variant).toBe('tracepoint:syscalls');
         expect(xfs.state.variant).toBe('tracepoint:syscalls');
-        const before = await runWorkload(mounts[fstype], () => ({ ext4: read(ext4.m), xfs: read(xfs.m) }));
+        const before = await runWorkload(mounts[fstype], 2, () => ({ ext4: read(ext4.m), xfs: read(xfs.m) }));
         const d = { ext4: diff(before.ext4, read(ext4.m)), xfs: diff(before.xfs, read(xfs.m)) };
         const zero = { open: 0, read: 0, write: 0, fsync: 0 };
         expect(d.ext4).toEqual(fstype === 'ext4' ? EXPECT : zero);
         expect(d.xfs).toEqual(fstype === 'xfs' ? EXPECT : zero);
       } finally {
-        await ext4.m.stop();
-        await xfs.m.stop();
+        await releaseAll(['stop ext4dist', () => ext4.m.stop()], ['stop xfsdist', () => xfs.m.stop()]);
       }
     });
   }
@@ -121,9 +130,9 @@ describe('fsdist modules', () => {
       filter: true,
       configure: (o) => o.setRodata({ target_fs: 'btrfs' }),
     });
-    await m.start();
     try {
-      const before = await runWorkload(mounts.btrfs, () => read(m));
+      await m.start();
+      const before = await runWorkload(mounts.btrfs, 1, () => read(m));
       expect(diff(before, read(m))).toEqual(EXPECT);
       // fsync on btrfs takes a transaction commit: not sub-microsecond.
       const fsync = asValues(m.fetch(3, { slot: 0, ctxid: 0 }));
@@ -135,13 +144,13 @@ describe('fsdist modules', () => {
 
   it('ops: only the listed operations are attached; the others have no values', async () => {
     const { m, ctx } = start(xfsdist, { ops: 'write,fsync' });
-    await m.start();
     try {
+      await m.start();
       const obj = (m as HistogramTool).object!;
       expect(obj.autoload('sys_enter_write')).toBe(true);
       expect(obj.autoload('sys_enter_read')).toBe(false);
       expect(obj.autoload('sys_enter_openat')).toBe(false);
-      await runWorkload(mounts.xfs, () => read(m));
+      await runWorkload(mounts.xfs, 1, () => read(m));
       m.refresh?.(new Set([0, 1, 2, 3]));
       expect(m.fetch(0, { slot: 0, ctxid: 0 })).toEqual([]);
       expect(m.fetch(1, { slot: 0, ctxid: 0 })).toEqual([]);
@@ -156,13 +165,17 @@ describe('fsdist modules', () => {
   });
 
   it('the process filter keeps other processes out', async () => {
+    // A witness that selects the workload proves it ran and was seen.
     const xfs = start(xfsdist, { process: 'pmdafs-other' });
-    await xfs.m.start();
+    const witness = start(xfsdist);
     try {
-      const before = await runWorkload(mounts.xfs, () => read(xfs.m));
-      expect(diff(before, read(xfs.m))).toEqual({ open: 0, read: 0, write: 0, fsync: 0 });
+      await xfs.m.start();
+      await witness.m.start();
+      const before = await runWorkload(mounts.xfs, 1, () => ({ other: read(xfs.m), wl: read(witness.m) }));
+      expect(diff(before.other, read(xfs.m))).toEqual({ open: 0, read: 0, write: 0, fsync: 0 });
+      expect(diff(before.wl, read(witness.m))).toEqual(EXPECT);
     } finally {
-      await xfs.m.stop();
+      await releaseAll(['stop xfsdist', () => xfs.m.stop()], ['stop the witness', () => witness.m.stop()]);
     }
   });
 

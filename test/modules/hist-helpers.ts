@@ -48,9 +48,35 @@ export function pingPong(name: string, n: number): void {
   execFileSync(namedPerl(name), ['-e', PINGPONG, String(n), '0'], { stdio: 'ignore' });
 }
 
-/** The same, in the background, after `delaySec`. */
-export function pingPongLater(name: string, n: number, delaySec: number): ChildProcess {
-  return spawn(namedPerl(name), ['-e', PINGPONG, String(n), String(delaySec)], { stdio: 'ignore' });
+// The same, started now but held until go(): both processes exist (and print their PIDs) and
+// sleep until then, so a test can wait for the process filter to hold them first.
+const PINGPONG_HELD = `
+$| = 1; my ($n) = @ARGV; pipe(my $r1, my $w1); pipe(my $r2, my $w2); my $b;
+my $kid = fork() // die;
+if (!$kid) { for (1..$n) { sysread($r1, $b, 1); syswrite($w2, "x", 1) } exit 0 }
+print "$$ $kid\\n"; my $go = <STDIN>;
+for (1..$n) { syswrite($w1, "x", 1); sysread($r2, $b, 1) } wait;
+`;
+
+export interface HeldWorkload {
+  child: ChildProcess;
+  /** The PIDs of both processes, once they exist. */
+  pids: Promise<number[]>;
+  go(): void;
+}
+
+/** A pipe ping-pong of n round trips under `name`, in the background, held until go(). */
+export function pingPongHeld(name: string, n: number): HeldWorkload {
+  const child = spawn(namedPerl(name), ['-e', PINGPONG_HELD, String(n)], { stdio: ['pipe', 'pipe', 'ignore'] });
+  const pids = new Promise<number[]>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) resolve(out.trim().split(' ').map(Number));
+    });
+    child.once('exit', (code) => reject(new Error(`the held ping-pong exited (${code}) before printing its PIDs`)));
+  });
+  return { child, pids, go: () => child.stdin!.end('go\n') };
 }
 
 export function exited(c: ChildProcess): Promise<number | null> {

@@ -9,7 +9,9 @@ import { cgroup2Mount } from '../../src/modules/shared/filter';
 import { bucketName } from '../../src/modules/shared/histogram';
 import { HistogramTool } from '../../src/modules/shared/histogram-module';
 import { runqlat, runqlatHooks } from '../../src/modules/runqlat';
-import { PINGPONG, asValues, buildObjects, context, exited, namedPerl, pingPong, pingPongLater, tmpRoot, total, type Values } from './hist-helpers';
+import { filtersHolding } from '../helpers/bpf-maps';
+import { waitFor } from '../helpers/pmcd';
+import { PINGPONG, asValues, buildObjects, context, exited, namedPerl, pingPong, pingPongHeld, tmpRoot, total, type Values } from './hist-helpers';
 
 const N = 3000;
 
@@ -33,8 +35,8 @@ describe('runqlat module', () => {
   it('ping-pong round trips land in the buckets (default variant chain)', async () => {
     const { ctx, state } = context(runqlat);
     const m = runqlat.create(ctx);
-    await m.start();
     try {
+      await m.start();
       expect(state.variant).toBe('tp_btf');
       const before = fetchAll(m);
       expect(before[0]).toMatchObject({ inst: 0 });
@@ -59,8 +61,8 @@ describe('runqlat module', () => {
   for (const variant of ['tp_btf', 'raw_tp', 'tracepoint']) {
     it(`variant ${variant} on its own counts the ping-pong`, async () => {
       const { m, state } = onlyVariant(variant);
-      await m.start();
       try {
+        await m.start();
         expect(state.variant).toBe(variant);
         const before = total(fetchAll(m));
         pingPong('pmdarq-pp', N);
@@ -72,14 +74,22 @@ describe('runqlat module', () => {
 
     it(`variant ${variant}: the process filter counts the named workload only, including one started later`, async () => {
       const { m } = onlyVariant(variant, { process: 'pmdarq-a', process_refresh: '1' });
-      await m.start();
       try {
+        await m.start();
         const t0 = total(fetchAll(m));
         pingPong('pmdarq-b', N);
         const t1 = total(fetchAll(m));
         expect(t1 - t0).toBe(0n); // nothing named pmdarq-a ran
-        const a = pingPongLater('pmdarq-a', N, 1.6); // starts after the module: found by a rescan
-        expect(await exited(a)).toBe(0);
+        // Started after the module: found by a rescan of /proc, which the test waits for.
+        const a = pingPongHeld('pmdarq-a', N);
+        try {
+          const pids = await a.pids;
+          await waitFor(`the process filter to hold ${pids.join(' and ')}`, () => pids.every((p) => filtersHolding(p) > 0), 10_000, 50);
+          a.go();
+          expect(await exited(a.child)).toBe(0);
+        } finally {
+          if (a.child.exitCode === null) a.child.kill('SIGKILL');
+        }
         const t2 = total(fetchAll(m));
         expect(t2 - t1).toBeGreaterThanOrEqual(BigInt(2 * N * 0.95));
         expect(t2 - t1).toBeLessThanOrEqual(BigInt(2 * N * 1.05));
@@ -96,8 +106,8 @@ describe('runqlat module', () => {
     try {
       const { ctx } = context(runqlat, { cgroup: path.basename(dir) });
       const m = runqlat.create(ctx);
-      await m.start();
       try {
+        await m.start();
         const t0 = total(fetchAll(m));
         pingPong('pmdarq-out', N);
         const t1 = total(fetchAll(m));
@@ -128,9 +138,12 @@ describe('runqlat module', () => {
     const { ctx } = context(runqlat, { process: 'pmdarq-a' });
     const before = fs.readdirSync('/proc/self/fd').length;
     const m = runqlat.create(ctx);
-    await m.start();
-    expect(fs.readdirSync('/proc/self/fd').length).toBeGreaterThan(before);
-    await m.stop();
+    try {
+      await m.start();
+      expect(fs.readdirSync('/proc/self/fd').length).toBeGreaterThan(before);
+    } finally {
+      await m.stop();
+    }
     expect(fs.readdirSync('/proc/self/fd').length).toBe(before);
   });
 });

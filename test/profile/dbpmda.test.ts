@@ -5,19 +5,27 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MODULES } from '../../src/modules';
+import { Dbpmda } from '../helpers/dbpmda';
 import { compileFixture, tempDir } from './helpers';
 
 const AGENT = path.resolve(__dirname, '../../dist/src/main.js');
 
-function session(dir: string, profileConf: string, cmds: string[]): string {
+/** ebpf.conf (profile only) and a PMNS root in `dir`; returns the root's path. */
+function writeSession(dir: string, profileConf: string): string {
   const others = MODULES.filter((m) => m.name !== 'profile')
     .map((m) => `[${m.name}]\nenabled = false\n`)
     .join('');
   fs.writeFileSync(path.join(dir, 'ebpf.conf'), `[profile]\nenabled = true\n${profileConf}${others}`);
   fs.writeFileSync(path.join(dir, 'root'), 'root {\n\tbcc\t149:*:*\n}\n');
-  const open = `open pipe ${process.execPath} ${AGENT} -d 149 -l ${dir}/agent.log -c ${dir}/ebpf.conf --state-dir ${dir}/state`;
-  const r = spawnSync('dbpmda', ['-n', path.join(dir, 'root'), '-e', '-f'], {
-    input: [open, ...cmds, 'close', ''].join('\n'),
+  return path.join(dir, 'root');
+}
+
+const openCommand = (dir: string) => `open pipe ${process.execPath} ${AGENT} -d 149 -l ${dir}/agent.log -c ${dir}/ebpf.conf --state-dir ${dir}/state`;
+
+function session(dir: string, profileConf: string, cmds: string[]): string {
+  const root = writeSession(dir, profileConf);
+  const r = spawnSync('dbpmda', ['-n', root, '-e', '-f'], {
+    input: [openCommand(dir), ...cmds, 'close', ''].join('\n'),
     encoding: 'utf8',
     timeout: 120_000,
     maxBuffer: 256 << 20,
@@ -42,26 +50,34 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(tempDir(), { recursive: true, force: true }));
 
 describe('profile under dbpmda', () => {
-  it('pmstore start, pmstore stop: the JSON tree has main → outer_fn → middle_fn → burn_fn, and so have the stacks instances', () => {
+  it('pmstore start, pmstore stop: the JSON tree has main → outer_fn → middle_fn → burn_fn, and so have the stacks instances', async () => {
     const dir = fs.mkdtempSync(path.join(tempDir(), 'dbpmda-'));
     // dbpmda cannot start a workload mid-session: the burner runs alongside the whole session.
     const burner = spawn(compileFixture('nested-burn'), ['30'], { stdio: 'ignore' });
+    const db = new Dbpmda(writeSession(dir, `allow_store = true\nsample_frequency = 199\nprocess = ${burner.pid}\n`));
     try {
-      const out = session(dir, `allow_store = true\nsample_frequency = 199\nprocess = ${burner.pid}\n`, [
-        'fetch bcc.proc.profile',
-        'store bcc.proc.profile "start"',
-        'fetch bcc.proc.profile',
-        'wait 3',
-        'store bcc.proc.profile "stop"',
-        'wait 1',
-        'fetch bcc.proc.profile',
-        'getiname on',
-        'fetch bcc.proc.stacks',
-      ]);
-      const vals = stringValues(out, '149.14.0');
-      expect(vals[0]).toBe('{"status": "stopped", "data": null}');
-      expect(vals[1]).toBe('{"status": "started", "data": null}');
-      const last = JSON.parse(vals[2]);
+      await db.cmd(openCommand(dir), /Start \S+ PMDA/);
+      // Each step waits for its answer: values rather than PM_ERR_AGAIN while the module
+      // starts, samples of the burner before the stop, the stopped tree after it.
+      const PROFILE = /value "(\{.*\})"\n|Try again|Error/;
+      const profile = async () => PROFILE.exec(await db.cmd('fetch bcc.proc.profile', PROFILE))![1] ?? '';
+      await db.poll('fetch bcc.proc.profile', PROFILE, (a) => /value "/.test(a));
+      expect(await profile()).toBe('{"status": "stopped", "data": null}');
+      const SAMPLES = /value (\d+)\n|Try again|Error/;
+      const samples = async () => Number(SAMPLES.exec(await db.cmd('fetch bcc.proc.sampler.samples', SAMPLES))![1] ?? NaN);
+      await db.cmd('store bcc.proc.profile "start"', /Sending Result|Error/);
+      expect(await profile()).toBe('{"status": "started", "data": null}');
+      // The burner is the only process sampled (199 Hz): stop after 200 more samples.
+      const s0 = await samples();
+      expect(s0).not.toBeNaN();
+      await db.poll('fetch bcc.proc.sampler.samples', SAMPLES, (a) => Number(SAMPLES.exec(a)![1]) >= s0 + 200, 30_000, 200);
+      await db.cmd('store bcc.proc.profile "stop"', /Sending Result|Error/);
+      const answer = await db.poll('fetch bcc.proc.profile', PROFILE, (a) => /"status": "stopped", "data": \{/.test(a));
+      await db.cmd('getiname on', /getiname on\n/);
+      await db.cmd('fetch bcc.proc.stacks', new RegExp(`"nested-burn,${burner.pid}\\n[^"]*burn_fn|Error`));
+      const out = db.output;
+      expect(await db.close(), out).toBe(0);
+      const last = JSON.parse(PROFILE.exec(answer)![1]!);
       expect(last.status).toBe('stopped');
       const comm = last.data.children.find((c: { name: string }) => c.name === 'nested-burn');
       const names: string[] = [];
@@ -70,6 +86,7 @@ describe('profile under dbpmda', () => {
       // The stacks instance of the burner: "nested-burn,PID" then the frames, one per line.
       expect(out).toContain(`"nested-burn,${burner.pid}\n__libc_start_call_main\nmain\nouter_fn\nmiddle_fn\nburn_fn`);
     } finally {
+      db.kill();
       burner.kill('SIGKILL');
     }
   });

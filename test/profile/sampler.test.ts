@@ -76,7 +76,8 @@ describe('Sampler', () => {
       const p = await runGated(compileFixture('nested-burn'), ['0.3']);
       p.go();
       await p.done;
-      await sleep(100);
+      // The announcement was made (or not) while it ran; its callback may still be queued.
+      for (const end = Date.now() + 5000; !seen.has(p.pid) && Date.now() < end; ) await sleep(10);
       expect(seen.get(p.pid)).toBe(true);
     } finally {
       s.stop();

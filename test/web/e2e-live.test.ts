@@ -3,7 +3,8 @@
 // storm, direct-I/O dd, loopback TCP transfer). pmproxy is stopped and started in the middle and
 // the page must recover by itself. Screenshots go to test-artifacts/.
 //
-// Needs the agent installed (cd $PCP_PMDAS_DIR/ebpf && ./Install) and pmproxy running.
+// The global set-up builds the dashboard and installs this build of the agent; pmproxy is
+// started here when it is not running.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -20,6 +21,8 @@ import {
   type Transfer,
 } from '../../bench/web-workloads';
 import { formatBytes } from '../../web/app/lib/format';
+import { releaseAll, type Step } from '../helpers/cleanup';
+import { CONF, restartAgent, sh } from '../helpers/pmcd';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const ARTIFACTS = path.join(REPO, 'test-artifacts');
@@ -51,6 +54,32 @@ function startDashboardProcess(): Promise<{ child: ChildProcess; url: string }> 
   });
 }
 
+/** The configuration with stores to bcc.proc.profile allowed (allow_store in [profile]). */
+function withProfileStores(conf: string): string {
+  const lines = conf.split('\n').filter((l) => !/^\s*allow_store\s*=/.test(l) || !inProfile(conf, l));
+  const at = lines.findIndex((l) => l.trim() === '[profile]');
+  if (at < 0) return `${conf}\n[profile]\nallow_store = true\n`;
+  lines.splice(at + 1, 0, 'allow_store = true');
+  return lines.join('\n');
+}
+
+function inProfile(conf: string, line: string): boolean {
+  let section = '';
+  for (const l of conf.split('\n')) {
+    const m = /^\s*\[(.+)\]\s*$/.exec(l);
+    if (m) section = m[1]!;
+    else if (l === line) return section === 'profile';
+  }
+  return false;
+}
+
+/** Stack samples the agent's sampler has taken (bcc.proc.sampler.samples; the on-demand
+ *  profile holds those taken between its start and stop). */
+function samplerSamples(): number {
+  const m = /^bcc\.proc\.sampler\.samples 1 (\d+)$/m.exec(sh('pmprobe', ['-v', 'bcc.proc.sampler.samples'], { allowFail: true }).out);
+  return m ? Number(m[1]) : 0;
+}
+
 function pmproxy(action: 'start' | 'stop'): void {
   execFileSync('/etc/init.d/pmproxy', [action], { stdio: 'pipe' });
 }
@@ -78,7 +107,6 @@ async function pmproxyUp(): Promise<boolean> {
 beforeAll(async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
   if (!(await pmproxyUp())) pmproxy('start');
-  execFileSync('npm', ['run', '-s', 'build:web'], { cwd: REPO, stdio: 'pipe' });
   workloads.push(startCpuBurner(), startExecStorm(MARKER, 3000, 20), startDd());
   ({ child: dashboard, url } = await startDashboardProcess());
   browser = await launchChromium();
@@ -91,11 +119,13 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const w of workloads) w.stop();
-  if (!(await pmproxyUp())) pmproxy('start');
-  if (page) await shot('e2e-live-end.png').catch(() => undefined);
-  await browser?.close();
-  if (dashboard?.pid) process.kill(dashboard.pid, 'SIGTERM');
+  if (page) await shot('e2e-live-end.png').catch(() => undefined); // a picture, not a cleanup
+  await releaseAll(
+    ...workloads.map((w, i): Step => [`stop workload ${i}`, () => w.stop()]),
+    ['start pmproxy', async () => void ((await pmproxyUp()) || pmproxy('start'))],
+    ['close the browser', () => browser?.close()],
+    !!dashboard?.pid && ['stop the dashboard server', () => process.kill(dashboard.pid!, 'SIGTERM')],
+  );
 });
 
 describe('dashboard against the real agent', () => {
@@ -157,24 +187,33 @@ describe('dashboard against the real agent', () => {
     await shot('e2e-live.png');
   });
 
-  it('starts and stops the on-demand profiler, or says clearly why it may not', async () => {
-    await page.click('#profile > summary');
-    await expect.poll(() => page.isEnabled('#profile button.profile-start'), { timeout: 20_000 }).toBe(true);
-    await page.click('#profile button.profile-start');
-    const msg = page.locator('#profile .profile-message');
-    const status = page.locator('#profile .profile-status');
-    await expect
-      .poll(async () => ((await msg.isVisible()) ? 'refused' : /started/.test((await status.textContent()) ?? '') ? 'started' : 'waiting'), { timeout: 20_000 })
-      .not.toBe('waiting');
-    if (await msg.isVisible()) {
-      // The agent's default (allow_store off): the page must say so, not fail silently.
-      expect(await msg.textContent()).toMatch(/did not allow "start".*No permission/);
-    } else {
-      await page.waitForTimeout(3000);
+  // The accepted path, against the real agent: this test allows stores in the agent's
+  // configuration (the default refuses them; ui.test.ts proves the page says so) and puts the
+  // configuration back afterwards, whatever happens.
+  it('starts and stops the on-demand profiler when the agent allows it, and draws its tree', async () => {
+    const saved = fs.readFileSync(CONF, 'utf8');
+    try {
+      fs.writeFileSync(CONF, withProfileStores(saved));
+      await restartAgent();
+      await page.click('#profile > summary');
+      await expect.poll(() => page.isEnabled('#profile button.profile-start'), { timeout: 30_000 }).toBe(true);
+      await page.click('#profile button.profile-start');
+      const status = page.locator('#profile .profile-status');
+      await expect.poll(() => status.textContent(), { timeout: 20_000 }).toBe('status: started');
+      const s0 = samplerSamples();
+      expect(await page.isVisible('#profile .profile-message')).toBe(false);
+      // The burner runs throughout: stop once the sampler has taken a hundred more samples
+      // (a condition, not a fixed wait).
+      await expect.poll(() => samplerSamples() - s0, { timeout: 20_000 }).toBeGreaterThan(100);
+      await expect.poll(() => page.isEnabled('#profile button.profile-stop')).toBe(true);
       await page.click('#profile button.profile-stop');
       await expect.poll(() => page.locator(`#profile g.frame[name="${BURNER_FUNCTION}"]`).count(), { timeout: 30_000 }).toBeGreaterThan(0);
+      await expect.poll(() => status.textContent()).toBe('status: stopped');
+      await shot('e2e-profile.png');
+    } finally {
+      fs.writeFileSync(CONF, saved);
+      await restartAgent();
     }
-    await shot('e2e-profile.png');
   });
 
   it('recovers by itself when pmproxy is stopped and started again', async () => {
