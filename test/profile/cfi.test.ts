@@ -2,10 +2,15 @@
 // gives at each row readelf prints (and just before the next) must be the one readelf derives.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Kind, RbpRule, parseCfi } from '../../src/modules/profile/cfi';
+import { readSegmentsForTest } from './cfi-helpers';
+import { ElfSymbols } from '../../src/modules/profile/elf';
+import { Symbolizer } from '../../src/modules/profile/symbolizer';
 import { readUnwindTable, type UnwindTable } from '../../src/modules/profile/unwind-table';
-import { compileFixture } from './helpers';
+import { compileFixture, tempDir } from './helpers';
 
 const LIBDIR = '/usr/lib/x86_64-linux-gnu';
 const FILES = [`${LIBDIR}/libc.so.6`, `${LIBDIR}/liblzma.so.5`, '/usr/bin/xz', '/usr/bin/python3.11', `${LIBDIR}/libstdc++.so.6`];
@@ -126,7 +131,7 @@ describe('CFI parser vs readelf --debug-dump=frames-interp', () => {
     const t = readUnwindTable(bin);
     const rows = readelfRows(bin);
     for (const row of rows) expect(check(t, row.pc, row)).toBeNull();
-    expect(t.fdeStart.length).toBeGreaterThan(3);
+    expect(t.functions.start.length).toBeGreaterThan(3);
   });
 
   it('refuses garbage with an error, not a crash', () => {
@@ -134,5 +139,40 @@ describe('CFI parser vs readelf --debug-dump=frames-interp', () => {
     expect(() => parseCfi(junk, { sectionAddr: 0, format: 'eh_frame' }, () => {})).toThrow(/past the section end/);
     const stats = parseCfi(Buffer.from([0x0c, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0]), { sectionAddr: 0, format: 'eh_frame' }, () => {});
     expect(stats.bad).toBe(1);
+  });
+});
+
+describe('names for stripped code', () => {
+  it('names an address no symbol covers by the start of its function (FDE), so one function is one frame', () => {
+    const lzma = fs.realpathSync(`${LIBDIR}/liblzma.so.5`);
+    const t = readUnwindTable(lzma);
+    // A function liblzma does not export (no symbol covers it), addresses inside it.
+    const seg = readSegmentsForTest(lzma).find((x) => x.exec)!;
+    const syms = ElfSymbols.read(lzma);
+    let fn = -1;
+    for (let i = 0; i < t.functions.start.length; i++) {
+      const a = t.functions.start[i];
+      if (a >= seg.vaddr && t.functions.end[i] - a > 64 && !syms.lookup(a + 2) && !syms.lookup(a + 39)) {
+        fn = i;
+        break;
+      }
+    }
+    expect(fn).toBeGreaterThanOrEqual(0);
+    const start = t.functions.start[fn];
+    // A fake /proc with one process mapping the library's text at a made-up address.
+    const dir = fs.mkdtempSync(path.join(tempDir(), 'fakeproc-'));
+    const base = 0x7f0000000000;
+    const mapStart = base + seg.vaddr - (seg.vaddr % 4096);
+    const mapOff = seg.offset - (seg.offset % 4096);
+    const range = `${mapStart.toString(16)}-${(mapStart + seg.filesz + 4096).toString(16)}`;
+    fs.mkdirSync(path.join(dir, '4343', 'map_files'), { recursive: true });
+    fs.writeFileSync(path.join(dir, '4343', 'maps'), `${range} r-xp ${mapOff.toString(16).padStart(8, '0')} fe:00 ${fs.statSync(lzma).ino} ${lzma}\n`);
+    fs.symlinkSync(lzma, path.join(dir, '4343', 'map_files', range));
+    const s = new Symbolizer({ log: pino({ level: 'silent' }), procDir: dir });
+    s.beginPass();
+    const at = (vaddr: number) => base + vaddr;
+    const names = s.userFrames(4343, [at(start + 3), at(start + 40), at(start + 41)]);
+    const want = `${path.basename(lzma)}+0x${start.toString(16)}`;
+    expect(names).toEqual([want, want, want]);
   });
 });

@@ -21,7 +21,7 @@ const FRAME_POINTERS = ['-O1', '-fno-omit-frame-pointer', '-fno-optimize-sibling
  *  extra libraries after the flags, e.g. '-ldl'); returns the binary's path. */
 export function compileFixture(name: string, flags: string[] = FRAME_POINTERS): string {
   const tag = flags === FRAME_POINTERS ? '' : flags.join('').replace(/[^A-Za-z0-9]/g, '');
-  const out = path.join(tempDir(), tag ? `${name}-${tag}` : name);
+  const out = path.join(tempDir(), `${tag ? `${name}-${tag}` : name}${flags.includes('-shared') ? '.so' : ''}`);
   if (!fs.existsSync(out)) {
     execFileSync('cc', ['-g', ...flags.filter((f) => !f.startsWith('-l')), '-o', out, path.join(FIXTURES, `${name}.c`), ...flags.filter((f) => f.startsWith('-l'))]);
   }

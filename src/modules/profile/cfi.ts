@@ -47,6 +47,16 @@ export interface Rule {
   param: number;
 }
 
+/** A rule but cfaOff packed in one int32 (kind | rbpRule << 4 | param << 8 | rbpOff << 16):
+ *  a table of node holds 400 000 of them, and objects would cost seconds of GC. */
+export function packMeta(kind: number, rbpRule: number, param: number, rbpOff: number): number {
+  return kind | (rbpRule << 4) | (param << 8) | (rbpOff << 16);
+}
+
+export function unpackRule(meta: number, cfaOff: number): Rule {
+  return { kind: (meta & 15) as KindValue, rbpRule: (meta >> 4) & 15, param: (meta >> 8) & 255, rbpOff: meta >> 16, cfaOff };
+}
+
 export class CfiError extends Error {
   override name = 'CfiError';
 }
@@ -173,12 +183,14 @@ interface Cie {
   addrSize: number;
 }
 
-/** One FDE's rows: rows[i] applies from pcs[i] to pcs[i+1] (the last to `end`). */
+/** One FDE's rows: row i applies from pcs[i] to pcs[i+1] (the last to `end`). */
 export interface FdeRows {
   start: number;
   end: number;
   pcs: number[];
-  rules: Rule[];
+  /** packMeta() of each row */
+  metas: number[];
+  cfaOffs: number[];
 }
 
 export interface CfiOptions {
@@ -367,7 +379,7 @@ function parseFde(sec: Buffer, cie: Cie, body: number, end: number, opts: CfiOpt
     r.o += alen;
   }
   if (start === 0 && opts.format === 'debug_frame') return null; // discarded section (linker left 0)
-  const f: FdeRows = { start, end: start + range, pcs: [], rules: [] };
+  const f: FdeRows = { start, end: start + range, pcs: [], metas: [], cfaOffs: [] };
   if (opts.rangesOnly) return f;
   const init: State = {
     cfaRule: C_REG,
@@ -388,12 +400,16 @@ function parseFde(sec: Buffer, cie: Cie, body: number, end: number, opts: CfiOpt
   const st = copy(cieState);
   let loc = start;
   const emit = (to: number) => {
-    const rule = reduce(st, cie, stats);
+    const meta = reduce(st, cie, stats);
+    const cfaOff = meta === NONE_META ? 0 : st.cfaOff;
     const n = f.pcs.length;
-    if (n > 0 && f.pcs[n - 1] === loc) f.rules[n - 1] = rule;
-    else {
+    if (n > 0 && f.pcs[n - 1] === loc) {
+      f.metas[n - 1] = meta;
+      f.cfaOffs[n - 1] = cfaOff;
+    } else {
       f.pcs.push(loc);
-      f.rules.push(rule);
+      f.metas.push(meta);
+      f.cfaOffs.push(cfaOff);
     }
     loc = to;
   };
@@ -402,7 +418,8 @@ function parseFde(sec: Buffer, cie: Cie, body: number, end: number, opts: CfiOpt
   // Rows past the FDE's end (a stray advance) would shadow the next function.
   while (f.pcs.length > 1 && f.pcs[f.pcs.length - 1] >= f.end) {
     f.pcs.pop();
-    f.rules.pop();
+    f.metas.pop();
+    f.cfaOffs.pop();
   }
   return f;
 }
@@ -638,20 +655,23 @@ const SIG_RBP = 40 + 10 * 8;
 const SIG_RSP = 40 + 15 * 8;
 const SIG_RIP = 40 + 16 * 8;
 
-const NONE_RULE: Rule = { kind: Kind.NONE, cfaOff: 0, rbpRule: RbpRule.SAME, rbpOff: 0, param: 0 };
+const NONE_META = packMeta(Kind.NONE, RbpRule.SAME, 0, 0);
+const END_META = packMeta(Kind.END, RbpRule.SAME, 0, 0);
+const SIGNAL_META = packMeta(Kind.SIGNAL, RbpRule.SAME, 0, 0);
 
-function reduce(st: State, cie: Cie, stats: CfiStats): Rule {
-  if (st.ra === R_UNDEF) return { kind: Kind.END, cfaOff: 0, rbpRule: RbpRule.SAME, rbpOff: 0, param: 0 };
+/** The packed rule of a state (its CFA offset is st.cfaOff unless the rule is NONE). */
+function reduce(st: State, cie: Cie, stats: CfiStats): number {
+  if (st.ra === R_UNDEF) return END_META;
   if (st.ra === R_EXPR_RSP) {
     if (cie.signal && st.raOff === SIG_RIP && st.rbp === R_EXPR_RSP && st.rbpOff === SIG_RBP && st.cfaRule === C_DEREF && st.cfaReg === RSP && st.cfaOff === SIG_RSP) {
-      return { kind: Kind.SIGNAL, cfaOff: 0, rbpRule: RbpRule.SAME, rbpOff: 0, param: 0 };
+      return SIGNAL_META;
     }
     stats.unsupported++;
-    return NONE_RULE;
+    return NONE_META;
   }
   if (st.ra !== R_OFFSET || st.raOff !== -8) {
     stats.unsupported++;
-    return NONE_RULE;
+    return NONE_META;
   }
   let rbpRule: number = RbpRule.SAME;
   let rbpOff = 0;
@@ -663,29 +683,15 @@ function reduce(st: State, cie: Cie, stats: CfiStats): Rule {
     rbpOff = st.rbpOff;
   } else if (st.rbp !== R_SAME && st.rbp !== R_UNDEF) {
     stats.unsupported++;
-    return NONE_RULE;
+    return NONE_META;
   }
-  if (rbpOff < -32768 || rbpOff > 32767) {
+  if (rbpOff < -32768 || rbpOff > 32767 || st.cfaOff < -2147483648 || st.cfaOff > 2147483647) {
     stats.unsupported++;
-    return NONE_RULE;
+    return NONE_META;
   }
-  const fits = (n: number) => n >= -(2 ** 31) && n < 2 ** 31;
-  let kind: KindValue;
-  let param = 0;
-  if (st.cfaRule === C_REG && (st.cfaReg === RSP || st.cfaReg === RBP)) kind = st.cfaReg === RSP ? Kind.RSP : Kind.RBP;
-  else if (st.cfaRule === C_PLT) {
-    kind = Kind.PLT;
-    param = st.cfaAdd;
-  } else if (st.cfaRule === C_DEREF && st.cfaAdd <= 255) {
-    kind = st.cfaReg === RSP ? Kind.DEREF_RSP : Kind.DEREF_RBP;
-    param = st.cfaAdd;
-  } else {
-    stats.unsupported++;
-    return NONE_RULE;
-  }
-  if (!fits(st.cfaOff)) {
-    stats.unsupported++;
-    return NONE_RULE;
-  }
-  return { kind, cfaOff: st.cfaOff, rbpRule, rbpOff, param };
+  if (st.cfaRule === C_REG && (st.cfaReg === RSP || st.cfaReg === RBP)) return packMeta(st.cfaReg === RSP ? Kind.RSP : Kind.RBP, rbpRule, 0, rbpOff);
+  if (st.cfaRule === C_PLT) return packMeta(Kind.PLT, rbpRule, st.cfaAdd, rbpOff);
+  if (st.cfaRule === C_DEREF && st.cfaAdd <= 255) return packMeta(st.cfaReg === RSP ? Kind.DEREF_RSP : Kind.DEREF_RBP, rbpRule, st.cfaAdd, rbpOff);
+  stats.unsupported++;
+  return NONE_META;
 }

@@ -446,3 +446,22 @@ export function readSection(fd: number, file: string, s: ElfSection): Buffer {
   if (s.type === SHT_NOBITS) throw new ElfError(file, `section ${s.name} has no bytes in the file`);
   return readAt(fd, file, s.size, s.offset, fs.fstatSync(fd).size);
 }
+
+/** The PT_LOAD segments of an ELF64 little-endian file (without reading its symbols). */
+export function readLoadSegments(fd: number, file: string): ElfSegment[] {
+  const size = fs.fstatSync(fd).size;
+  if (size < 64) throw new ElfError(file, `too short for an ELF64 header (${size} bytes)`);
+  const h = new Fields(readAt(fd, file, 64, 0, size), true, true);
+  const phoff = h.u64(32);
+  const phnum = h.u16(56);
+  if (phoff === 0 || phnum === 0) return [];
+  if (h.u16(54) !== 56) throw new ElfError(file, `program header size ${h.u16(54)}, expected 56`);
+  const ph = new Fields(readAt(fd, file, phnum * 56, phoff, size), true, true);
+  const out: ElfSegment[] = [];
+  for (let i = 0; i < phnum; i++) {
+    const o = i * 56;
+    if (ph.u32(o) !== PT_LOAD) continue;
+    out.push({ offset: ph.u64(o + 8), vaddr: ph.u64(o + 16), filesz: ph.u64(o + 32), memsz: ph.u64(o + 40), exec: (ph.u32(o + 4) & 1) !== 0 });
+  }
+  return out;
+}

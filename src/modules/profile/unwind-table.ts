@@ -8,7 +8,7 @@
 // time address), cfa_off s32, rbp_off s16, kind u8 (low nibble kind, high nibble rbp rule),
 // param u8.
 import * as fs from 'node:fs';
-import { CfiError, Kind, parseCfi, type FdeRows, type Rule } from './cfi';
+import { CfiError, Kind, parseCfi, unpackRule, type FdeRows, type Rule } from './cfi';
 import { ElfError, readSection, readSections } from './elf';
 
 export const ROW_BYTES = 12;
@@ -21,9 +21,8 @@ export class UnwindTable {
     /** kind | rbpRule << 4 */
     readonly kind: Uint8Array,
     readonly param: Uint8Array,
-    /** FDE starts and ends, sorted: the functions of the file (for naming stripped code). */
-    readonly fdeStart: Float64Array,
-    readonly fdeEnd: Float64Array,
+    /** The functions of the file (FDE ranges). */
+    readonly functions: FunctionRanges,
     readonly stats: { fdes: number; unsupported: number; bad: number; overlapping: number },
   ) {}
 
@@ -54,24 +53,8 @@ export class UnwindTable {
   /** The rule at pc (NONE outside every FDE). */
   ruleAt(pc: number): Rule {
     const i = this.find(pc);
-    if (i < 0) return { kind: Kind.NONE, cfaOff: 0, rbpRule: 0, rbpOff: 0, param: 0 };
-    return { kind: (this.kind[i] & 15) as Rule['kind'], rbpRule: this.kind[i] >> 4, cfaOff: this.cfaOff[i], rbpOff: this.rbpOff[i], param: this.param[i] };
-  }
-
-  /** Start of the FDE (function) that covers pc, or null. */
-  functionStart(pc: number): number | null {
-    const a = this.fdeStart;
-    let lo = 0;
-    let hi = a.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (a[mid] <= pc) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found >= 0 && pc < this.fdeEnd[found] ? a[found] : null;
+    if (i < 0) return unpackRule(Kind.NONE, 0);
+    return unpackRule(this.kind[i] | (this.param[i] << 8) | (this.rbpOff[i] << 16), this.cfaOff[i]);
   }
 
   /** The rows as BPF reads them, packed (see the layout above). */
@@ -96,24 +79,27 @@ class Rows {
   rbpOff = new Int16Array(1024);
   kind = new Uint8Array(1024);
   param = new Uint8Array(1024);
-  push(pc: number, r: Rule): void {
+  /** A row with a packed rule (cfi.ts packMeta). */
+  push(pc: number, meta: number, cfaOff: number): void {
     const n = this.n;
+    const kind = meta & 255;
+    const param = (meta >> 8) & 255;
+    const rbpOff = meta >> 16;
     if (n > 0) {
-      const k = r.kind | (r.rbpRule << 4);
-      // The same rule continues: no new row (only rules the walker uses are compared).
-      if (this.kind[n - 1] === k && this.cfaOff[n - 1] === r.cfaOff && this.rbpOff[n - 1] === r.rbpOff && this.param[n - 1] === r.param) return;
+      // The same rule continues: no new row (only the rules the walker uses are compared).
+      if (this.kind[n - 1] === kind && this.cfaOff[n - 1] === cfaOff && this.rbpOff[n - 1] === rbpOff && this.param[n - 1] === param) return;
       if (this.pc[n - 1] === pc) {
         this.n--;
-        this.push(pc, r);
+        this.push(pc, meta, cfaOff);
         return;
       }
     }
     if (n === this.pc.length) this.grow();
     this.pc[n] = pc;
-    this.cfaOff[n] = r.cfaOff;
-    this.rbpOff[n] = r.rbpOff;
-    this.kind[n] = r.kind | (r.rbpRule << 4);
-    this.param[n] = r.param;
+    this.cfaOff[n] = cfaOff;
+    this.rbpOff[n] = rbpOff;
+    this.kind[n] = kind;
+    this.param[n] = param;
     this.n++;
   }
   private grow(): void {
@@ -131,7 +117,6 @@ class Rows {
   }
 }
 
-const NONE: Rule = { kind: Kind.NONE, cfaOff: 0, rbpRule: 0, rbpOff: 0, param: 0 };
 /** Addresses at or above this do not fit the u32 pcs of the BPF rows. */
 const MAX_PC = 2 ** 32;
 
@@ -147,7 +132,6 @@ export function buildUnwindTable(fd: number, file: string): UnwindTable {
   const sections = readSections(fd, file);
   const fdes: FdeRows[] = [];
   const stats = { fdes: 0, unsupported: 0, bad: 0, overlapping: 0 };
-  let ehCount = 0;
   for (const name of ['.eh_frame', '.debug_frame'] as const) {
     const s = sections.find((x) => x.name === name && x.size > 0);
     if (!s) continue;
@@ -161,11 +145,11 @@ export function buildUnwindTable(fd: number, file: string): UnwindTable {
       if (!(e instanceof CfiError)) throw e;
       throw new UnwindTableError(`${file}: ${name}: ${e.message}`);
     }
-    if (name === '.eh_frame') ehCount = fdes.length;
   }
   if (fdes.length === 0) throw new UnwindTableError(`${file}: no call-frame information (.eh_frame, .debug_frame)`);
   // .eh_frame first among equals: it is what the code was built to unwind with.
-  const order = fdes.map((_, i) => i).sort((a, b) => fdes[a].start - fdes[b].start || (a < ehCount ? 0 : 1) - (b < ehCount ? 0 : 1));
+  // (Stable sort: among equal starts the earlier, .eh_frame, FDE stays first.)
+  const order = Uint32Array.from(fdes.keys()).sort((a, b) => fdes[a].start - fdes[b].start || a - b);
   const rows = new Rows();
   const starts: number[] = [];
   const ends: number[] = [];
@@ -177,13 +161,13 @@ export function buildUnwindTable(fd: number, file: string): UnwindTable {
       continue;
     }
     if (f.end > MAX_PC) throw new UnwindTableError(`${file}: code at 0x${f.start.toString(16)} lies beyond 4 GiB`);
-    if (covered > 0 && f.start > covered) rows.push(covered, NONE);
-    for (let k = 0; k < f.pcs.length; k++) rows.push(f.pcs[k], f.rules[k]);
+    if (covered > 0 && f.start > covered) rows.push(covered, Kind.NONE, 0);
+    for (let k = 0; k < f.pcs.length; k++) rows.push(f.pcs[k], f.metas[k], f.cfaOffs[k]);
     starts.push(f.start);
     ends.push(f.end);
     covered = f.end;
   }
-  rows.push(covered, NONE);
+  rows.push(covered, Kind.NONE, 0);
   const n = rows.n;
   return new UnwindTable(
     rows.pc.slice(0, n),
@@ -191,8 +175,7 @@ export function buildUnwindTable(fd: number, file: string): UnwindTable {
     rows.rbpOff.slice(0, n),
     rows.kind.slice(0, n),
     rows.param.slice(0, n),
-    Float64Array.from(starts),
-    Float64Array.from(ends),
+    new FunctionRanges(Float64Array.from(starts), Float64Array.from(ends)),
     stats,
   );
 }
@@ -210,4 +193,51 @@ export function readUnwindTable(file: string): UnwindTable {
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The functions (FDE ranges) of a file, sorted: names stripped code by function start. */
+export class FunctionRanges {
+  constructor(
+    readonly start: Float64Array,
+    readonly end: Float64Array,
+  ) {}
+
+  /** Start of the function that covers pc, or null. */
+  startOf(pc: number): number | null {
+    const a = this.start;
+    let lo = 0;
+    let hi = a.length - 1;
+    let found = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (a[mid] <= pc) {
+        found = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return found >= 0 && pc < this.end[found] ? a[found] : null;
+  }
+
+  get footprint(): number {
+    return this.start.length * 16;
+  }
+}
+
+/** FDE ranges only (no rules): a fraction of the cost of a table. Empty without CFI. */
+export function readFunctionRanges(fd: number, file: string): FunctionRanges {
+  const starts: number[] = [];
+  const ends: number[] = [];
+  for (const s of readSections(fd, file)) {
+    if ((s.name !== '.eh_frame' && s.name !== '.debug_frame') || s.size === 0) continue;
+    try {
+      parseCfi(readSection(fd, file, s), { sectionAddr: s.addr, format: s.name === '.eh_frame' ? 'eh_frame' : 'debug_frame', rangesOnly: true }, (f) => {
+        starts.push(f.start);
+        ends.push(f.end);
+      });
+    } catch (e) {
+      if (!(e instanceof CfiError)) throw e;
+    }
+  }
+  const order = Uint32Array.from(starts.keys()).sort((a, b) => starts[a] - starts[b]);
+  return new FunctionRanges(Float64Array.from(order, (i) => starts[i]), Float64Array.from(order, (i) => ends[i]));
 }
