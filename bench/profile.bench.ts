@@ -4,14 +4,21 @@
 //     999 Hz, both CPUs sampled, two burners keeping both CPUs busy;
 //  2. one drain (flip + batch read + stack lookups) and its symbolisation with ~1,000 distinct
 //     stacks in the maps: cold (first pass: kallsyms, ELF files read) and warm.
-// The BPF program's own cost runs in the sampled task's interrupt, not in the agent.
+//  3. (unwind) the .eh_frame unwinder against the kernel's frame-pointer walker on the same
+//     burners: BPF time per sample (bpf_stats: it runs in the sampled task's interrupt, not
+//     in the agent), agent CPU at 47 and 999 Hz, and the unwind tables of the largest files
+//     on the host (node, libc, python): build time and bytes per MB of text.
 // Run: npm run build:ts && make -C bpf && node dist/bench/profile.bench.js
+//      PROFILE_BENCH_PARTS=unwind node dist/bench/profile.bench.js   (the unwinder only)
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import pino from 'pino';
-import { onlineCpus } from '../src/bpf';
+import { enableBpfStats, onlineCpus } from '../src/bpf';
+import { readLoadSegments } from '../src/modules/profile/elf';
+import { Unwinder } from '../src/modules/profile/unwinder';
+import { buildUnwindTable } from '../src/modules/profile/unwind-table';
 import { profile } from '../src/modules/profile';
 import { Collector } from '../src/modules/profile/collect';
 import { HotStacks } from '../src/modules/profile/hot-stacks';
@@ -33,9 +40,9 @@ const log = pino({ level: 'silent' });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'profile-bench-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function compile(name: string): string {
-  const out = path.join(tmp, name);
-  execFileSync('cc', ['-O1', '-fno-omit-frame-pointer', '-fno-optimize-sibling-calls', '-o', out, path.join(FIXTURES, `${name}.c`)]);
+function compile(name: string, flags = ['-O1', '-fno-omit-frame-pointer', '-fno-optimize-sibling-calls']): string {
+  const out = path.join(tmp, `${name}${flags.join('')}`);
+  execFileSync('cc', [...flags, '-o', out, path.join(FIXTURES, `${name}.c`)]);
   return out;
 }
 
@@ -45,7 +52,7 @@ function burners(bin: string, args: string[], n: number): ChildProcess[] {
 
 const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
 
-async function moduleCpu(freq: number, bin: string, onlyBurners: boolean): Promise<string> {
+async function moduleCpu(freq: number, bin: string, onlyBurners: boolean, unwinder = 'frame_pointer'): Promise<string> {
   const kids = burners(bin, [String(RUN_S + 6), '10'], 2);
   await sleep(100);
   try {
@@ -54,7 +61,7 @@ async function moduleCpu(freq: number, bin: string, onlyBurners: boolean): Promi
       domain: 149,
       log,
       paths: { bpfDir: BPF_DIR, stateDir },
-      raw: { sample_frequency: String(freq), ...(onlyBurners ? { process: kids.map((k) => k.pid).join(','), include_idle: 'false' } : {}) },
+      raw: { sample_frequency: String(freq), unwinder, ...(onlyBurners ? { process: kids.map((k) => k.pid).join(','), include_idle: 'false' } : {}) },
       persist: false,
     });
     const m = profile.create(ctx);
@@ -85,7 +92,7 @@ async function moduleCpu(freq: number, bin: string, onlyBurners: boolean): Promi
     const rss = process.memoryUsage().rss;
     await m.stop();
     return (
-      `  ${String(freq).padStart(3)} Hz, ${onlyBurners ? 'burners only ' : 'every process'}: ${(cpu / wall).toFixed(1).padStart(5)} ms CPU per second (${(cpu / wall / 10).toFixed(2)}% of one CPU, ${(sysShare * 100).toFixed(0)}% in the kernel)` +
+      `  ${String(freq).padStart(3)} Hz, ${unwinder.padEnd(13)}, ${onlyBurners ? 'burners only ' : 'every process'}: ${(cpu / wall).toFixed(1).padStart(5)} ms CPU per second (${(cpu / wall / 10).toFixed(2)}% of one CPU, ${(sysShare * 100).toFixed(0)}% in the kernel)` +
       `   ${(Number(samples) / wall).toFixed(0).padStart(5)} samples/s named (timers fire ${freq * onlineCpus().length}/s)   ${instances} bcc.proc.stacks instances   RSS ${(rss / 2 ** 20).toFixed(0)} MiB (${((rss - rss0) / 2 ** 20).toFixed(1)} MiB growth)\n`
     );
   } finally {
@@ -168,6 +175,85 @@ async function thousandStacks(bin: string): Promise<string> {
   return `${lines.join('\n')}\n`;
 }
 
+/** BPF ns per sample of each user-stack walker, on the same burners. */
+async function bpfPerSample(bin: string, mode: 'eh_frame' | 'frame_pointer'): Promise<string> {
+  const kids = burners(bin, ['20', '10'], 2);
+  await sleep(100);
+  const stats = enableBpfStats();
+  const filter = new TaskFilter(parseProcessSpec(kids.map((k) => k.pid).join(','))!, null, log);
+  const sampler = new Sampler({
+    bpfFile: path.join(BPF_DIR, 'profile.bpf.o'),
+    cpus: onlineCpus(),
+    frequency: 999,
+    userStacksOnly: false,
+    kernelStacksOnly: false,
+    includeIdle: false,
+    stackStorageSize: 16384,
+    unwinder: mode,
+    unwindChunks: 8192,
+    unwindProcs: 64,
+    configure: (o) => filter.configure(o),
+    onNewProcess: (pid) => unwinder?.observe(pid),
+    log,
+  });
+  let unwinder: Unwinder | null = null;
+  try {
+    sampler.start();
+    filter.start(sampler.objectHandle!);
+    const maps = sampler.unwindMaps();
+    unwinder = maps ? new Unwinder({ maps, log }) : null;
+    for (const k of kids) unwinder?.observe(k.pid!);
+    unwinder?.run(Infinity);
+    await sleep(500);
+    sampler.drain();
+    const prog = mode === 'eh_frame' ? 'sample_unwind' : 'sample';
+    const s0 = sampler.objectHandle!.programStats(prog);
+    for (let i = 0; i < 5; i++) {
+      await sleep(1000);
+      sampler.drain();
+    }
+    const s1 = sampler.objectHandle!.programStats(prog);
+    const runs = Number(s1.runCount - s0.runCount);
+    const ns = Number(s1.runTimeNs - s0.runTimeNs) / Math.max(1, runs);
+    const f = unwinder?.frameCounts();
+    const frames = f ? `, frames by tables ${f.table}, by frame pointers ${f.framePointer}` : '';
+    return `  ${mode.padEnd(13)}: ${ns.toFixed(0).padStart(6)} ns per sample (${runs} samples${frames})\n`;
+  } finally {
+    filter.stop();
+    sampler.stop();
+    stats.close();
+    kids.forEach((k) => k.kill('SIGKILL'));
+  }
+}
+
+/** Unwind tables of the largest binaries: build time, rows, bytes per MB of text. */
+function tables(): string {
+  const files = ['/usr/bin/node', '/usr/lib/x86_64-linux-gnu/libc.so.6', '/usr/bin/python3.11', '/usr/lib/x86_64-linux-gnu/liblzma.so.5'].filter((f) => fs.existsSync(f));
+  let out = '';
+  for (const file of files) {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const text = readLoadSegments(fd, file)
+        .filter((x) => x.exec)
+        .reduce((n, x) => n + x.filesz, 0);
+      const times: number[] = [];
+      let t = buildUnwindTable(fd, file);
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        t = buildUnwindTable(fd, file);
+        times.push(performance.now() - t0);
+      }
+      times.sort((a, b) => a - b);
+      out +=
+        `  ${path.basename(file).padEnd(16)} text ${(text / 2 ** 20).toFixed(1).padStart(5)} MB: ${String(t.functions.start.length).padStart(6)} FDEs, ${String(t.rows).padStart(7)} rows, ` +
+        `${(t.bytes / 2 ** 20).toFixed(2).padStart(5)} MiB = ${((t.bytes / text) * 1000).toFixed(0).padStart(4)} KB per MB of text; built in ${times[1].toFixed(0)} ms (median of 3)\n`;
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const bin = compile('fanout-stacks');
   process.stdout.write(
@@ -186,6 +272,15 @@ async function main(): Promise<void> {
       if (scopes.includes('burners')) process.stdout.write(await moduleCpu(hz, bin, true));
       if (scopes.includes('all')) process.stdout.write(await moduleCpu(hz, bin, false));
     }
+  }
+  if (PARTS.includes('unwind')) {
+    // The same burners built without frame pointers: what the unwinder is for.
+    const nofp = compile('fanout-stacks', ['-O2', '-fomit-frame-pointer']);
+    process.stdout.write('unwind tables (built off the fetch path, once per file):\n' + tables());
+    process.stdout.write('BPF time per sample, 999 Hz, 2 burners (fanout-stacks -O2 -fomit-frame-pointer):\n');
+    for (const mode of ['frame_pointer', 'eh_frame'] as const) process.stdout.write(await bpfPerSample(nofp, mode));
+    process.stdout.write(`agent CPU over ${RUN_S} s, burners only, same burners:\n`);
+    for (const hz of RATES) for (const mode of ['frame_pointer', 'eh_frame']) process.stdout.write(await moduleCpu(hz, nofp, true, mode));
   }
   if (PARTS.includes('stacks')) {
     process.stdout.write('refresh + symbolise ~1,000 distinct stacks (999 Hz for 5 s between drains):\n');

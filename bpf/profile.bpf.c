@@ -9,9 +9,23 @@
  * just before that generation becomes active again, one interval after it stopped, when no
  * sample can still be writing to it (src/modules/profile/sampler.ts).
  *
- * New processes (and exec'd ones) are also announced on a ring buffer; see seen_tgids. */
+ * New processes (and exec'd ones) are also announced on a ring buffer; see seen_tgids.
+ *
+ * Two programs, one loaded: `sample` takes user stacks with the kernel's frame-pointer walker
+ * (bpf_get_stackid), `sample_unwind` walks them with .eh_frame unwind tables
+ * (include/unwind.bpf.h) and stores them in ustacks0/1 under the same kind of ids. */
 #include "common.bpf.h"
 #include "filter.bpf.h"
+
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+#ifndef ENOMEM
+#define ENOMEM 12
+#endif
+#ifndef EFAULT
+#define EFAULT 14
+#endif
 
 /* 127 frames: the kernel's default perf_event_max_stack, as libbpf-tools' profile. */
 #define MAX_FRAMES 127
@@ -124,12 +138,54 @@ static __always_inline void count(void *counts, struct stack_key *key)
 		__sync_fetch_and_add(v, 1);
 }
 
-SEC("perf_event")
-int sample(struct bpf_perf_event_data *ctx)
+#include "unwind.bpf.h"
+
+/* User stacks walked with unwind tables (sample_unwind), by id: the hash of the frames
+ * (FNV-1a), masked to a non-negative s32. The agent deletes ids as it does those of the stack
+ * maps; an id already holding other frames is a collision, reported as -EEXIST like
+ * bpf_get_stackid's. No preallocation: entries cost memory only while stored. */
+struct ustack_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct unwind_frames);
+};
+struct ustack_map ustacks0 SEC(".maps");
+struct ustack_map ustacks1 SEC(".maps");
+
+static __always_inline __s32 store_ustack(void *ustacks, struct unwind_frames *f, __u32 hash)
+{
+	__u32 id = hash & 0x7fffffff;
+	struct unwind_frames *had;
+	long err;
+
+	had = bpf_map_lookup_elem(ustacks, &id);
+	if (!had) {
+		err = bpf_map_update_elem(ustacks, &id, f, BPF_NOEXIST);
+		if (err == 0)
+			return id;
+		if (err != -EEXIST)
+			return -ENOMEM;
+		had = bpf_map_lookup_elem(ustacks, &id);
+		if (!had)
+			return -ENOMEM;
+	}
+	for (int i = 0; i < MAX_FRAMES; i++) {
+		if (had->pc[i] != f->pc[i])
+			return -EEXIST;
+		if (f->pc[i] == 0)
+			break;
+	}
+	return id;
+}
+
+static __always_inline int do_sample(struct bpf_perf_event_data *ctx, bool unwind)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct stack_key key = {};
-	__u32 zero = 0, g;
+	struct unwind_frames *frames = NULL;
+	__u32 zero = 0, g, hash = 0, n = 0;
 	__u32 *gp;
 
 	if (!include_idle && (__u32)id == 0)
@@ -146,22 +202,45 @@ int sample(struct bpf_perf_event_data *ctx)
 		announce(key.tgid);
 	key.kstack = -1;
 	key.ustack = -1;
+	if (unwind && !kernel_stacks_only) {
+		n = unwind_user(ctx, key.tgid, &hash, &frames);
+		if (n == 0)
+			key.ustack = -EFAULT; /* no user stack, as bpf_get_stackid says */
+	}
 
 	/* One call per map: the verifier needs a constant map pointer at each call site. */
 	if (g == 0) {
 		if (!user_stacks_only)
 			key.kstack = bpf_get_stackid(ctx, &stacks0, 0);
-		if (!kernel_stacks_only)
+		if (!kernel_stacks_only && !unwind)
 			key.ustack = bpf_get_stackid(ctx, &stacks0, BPF_F_USER_STACK);
+		if (n && frames)
+			key.ustack = store_ustack(&ustacks0, frames, hash);
 		count(&counts0, &key);
 	} else {
 		if (!user_stacks_only)
 			key.kstack = bpf_get_stackid(ctx, &stacks1, 0);
-		if (!kernel_stacks_only)
+		if (!kernel_stacks_only && !unwind)
 			key.ustack = bpf_get_stackid(ctx, &stacks1, BPF_F_USER_STACK);
+		if (n && frames)
+			key.ustack = store_ustack(&ustacks1, frames, hash);
 		count(&counts1, &key);
 	}
 	return 0;
+}
+
+/* User stacks by frame pointers (the kernel's walker). */
+SEC("perf_event")
+int sample(struct bpf_perf_event_data *ctx)
+{
+	return do_sample(ctx, false);
+}
+
+/* User stacks by unwind tables, frame pointers where a pc has none (unwind.bpf.h). */
+SEC("perf_event")
+int sample_unwind(struct bpf_perf_event_data *ctx)
+{
+	return do_sample(ctx, true);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -26,9 +26,10 @@ import {
 } from '../pmda/module';
 import { Collector } from './profile/collect';
 import { HotStacks } from './profile/hot-stacks';
-import { Sampler } from './profile/sampler';
+import { Sampler, UNWIND_MAX_MAPS } from './profile/sampler';
 import { profileValue } from './profile/stack-tree';
 import { Symbolizer } from './profile/symbolizer';
+import { CHUNK_BYTES, Unwinder } from './profile/unwinder';
 import { filterConfig, TaskFilter } from './shared/filter';
 
 const CLUSTER = 14;
@@ -42,7 +43,11 @@ const SLICE_MS = 25;
 /** A stop names the backlog at once if it takes no longer than this; else it goes on in slices. */
 const STOP_BUDGET_MS = 250;
 
-const ITEM = { profile: 0, stacks: 1, samples: 2, missedUser: 3, missedKernel: 4, lost: 5 } as const;
+const ITEM = { profile: 0, stacks: 1, samples: 2, missedUser: 3, missedKernel: 4, lost: 5, unwindBytes: 6, unwindDropped: 7 } as const;
+/** Processes the unwinder holds mappings for (32 bytes × 128 mappings each, from the limit). */
+const UNWIND_PROCS = 256;
+/** Unwinder work (reading maps, building tables) per turn of the event loop. */
+const UNWIND_SLICE_MS = 25;
 
 const STORE_HELP =
   'pmstore bcc.proc.profile start|stop (refused with PM_ERR_PERMISSION unless allow_store = true in\n' +
@@ -64,6 +69,10 @@ const STACKS_HELP =
 
 function metric(item: number, name: string, type: MetricSpec['type'], sem: MetricSpec['sem'], indom: number | null, oneline: string, help: string): MetricSpec {
   return { name, item, type, sem, units: sem === PM_SEM.COUNTER ? UNITS.count : UNITS.none, indom, oneline, help };
+}
+
+function bytesMetric(item: number, name: string, oneline: string, help: string): MetricSpec {
+  return { name, item, type: PM_TYPE.U64, sem: PM_SEM.INSTANT, units: UNITS.byte, indom: null, oneline, help };
 }
 
 export const profile: ModuleSpec = {
@@ -140,6 +149,25 @@ export const profile: ModuleSpec = {
         'drains (it holds stack_storage_size entries, at least 8192, and is drained every second), and samples the agent\n' +
         'dropped because its queue of stacks waiting to be named was full (naming could not keep up).\n',
     ),
+    bytesMetric(
+      ITEM.unwindBytes,
+      'bcc.proc.sampler.unwind_table_bytes',
+      'kernel memory holding .eh_frame unwind tables',
+      'Bytes of the unwinder\'s row map that hold tables of mapped files (unwinder = auto or eh_frame), one\n' +
+        'table per file however many processes map it. The map itself is preallocated at unwind_memory_limit.\n' +
+        '0 while user stacks are walked by frame pointers.\n',
+    ),
+    metric(
+      ITEM.unwindDropped,
+      'bcc.proc.sampler.unwind_dropped',
+      PM_TYPE.U64,
+      PM_SEM.COUNTER,
+      null,
+      'unwind tables or processes left out for lack of room',
+      'Unwind tables that did not fit unwind_memory_limit or were evicted to make room for others, and\n' +
+        'processes beyond the unwinder\'s 256 process slots. Their frames are walked by frame pointers instead\n' +
+        '(stacks of code built without them end early). Raise unwind_memory_limit if this grows.\n',
+    ),
   ],
   config: {
     ...filterConfig(),
@@ -154,6 +182,9 @@ export const profile: ModuleSpec = {
     continuous: cfg.bool(true, 'Sample all the time, feeding bcc.proc.stacks; off, the sampler runs only between start and stop.'),
     window: cfg.int(60, { min: 1, max: 86400 }, 'Seconds of samples that decide which stacks are bcc.proc.stacks instances.'),
     max_stacks: cfg.int(100, { min: 1, max: 100000 }, 'Most instances of bcc.proc.stacks.'),
+    unwinder: cfg.enumOf('frame_pointer', ['auto', 'eh_frame', 'frame_pointer'] as const,
+      'How user stacks are walked. eh_frame: with unwind tables built from each mapped file\'s .eh_frame/.debug_frame (whole stacks of code built without frame pointers, as most distribution packages), frame pointers where a pc has no table (JIT code); the module is unavailable if the kernel refuses that program. auto: the same, falling back to frame_pointer if it is refused. frame_pointer: the kernel\'s walker (bpf_get_stackid). bcc.pmda.module.variant says which runs.'),
+    unwind_memory_limit: cfg.int(16, { min: 2, max: 4096 }, 'MiB of kernel memory for unwind tables and the process mappings that point at them (preallocated when the unwinder runs; node\'s 99 MB binary needs ~4.5 MiB, libc ~0.35 MiB). What does not fit is counted in bcc.proc.sampler.unwind_dropped.'),
   },
   create(ctx) {
     if (ctx.config.user_stacks_only && ctx.config.kernel_stacks_only) {
@@ -189,6 +220,10 @@ class Profile implements ModuleInstance {
   private pumping = false;
   private failures = 0;
   private ticks = 0;
+  private unwinder: Unwinder | null = null;
+  private unwindScheduled = false;
+  /** unwind_dropped of unwinders stopped since the agent started (the counter never goes back). */
+  private unwindDroppedBefore = 0;
 
   constructor(private readonly ctx: ModuleContext) {
     this.symbolizer = new Symbolizer({ log: ctx.log });
@@ -234,8 +269,15 @@ class Profile implements ModuleInstance {
       kernelStacksOnly: c.kernel_stacks_only as boolean,
       includeIdle: c.include_idle as boolean,
       stackStorageSize: c.stack_storage_size as number,
+      unwinder: c.unwinder as 'auto' | 'eh_frame' | 'frame_pointer',
+      unwindChunks: Math.floor(((c.unwind_memory_limit as number) * 1048576 - UNWIND_PROCS * UNWIND_MAX_MAPS * 32) / CHUNK_BYTES),
+      unwindProcs: UNWIND_PROCS,
       configure: (obj) => filter.configure(obj),
-      onNewProcess: (tgid) => this.symbolizer.observe(tgid),
+      onNewProcess: (tgid) => {
+        this.symbolizer.observe(tgid);
+        this.unwinder?.observe(tgid);
+        this.scheduleUnwind();
+      },
       log: this.ctx.log,
     });
     let variant: string;
@@ -246,6 +288,8 @@ class Profile implements ModuleInstance {
       throw e;
     }
     filter.start(sampler.objectHandle!);
+    const maps = sampler.unwindMaps();
+    this.unwinder = maps ? new Unwinder({ maps, log: this.ctx.log }) : null;
     this.sampler = sampler;
     this.filter = filter;
     this.ctx.status.setVariant(variant + (filter.active ? ` filter ${filter.describe()}` : ''));
@@ -255,9 +299,27 @@ class Profile implements ModuleInstance {
     this.timer.unref();
   }
 
+  /** Build tables for newly seen processes soon, in slices, rather than at the next drain:
+   *  until its entry exists a process is walked by frame pointers only. */
+  private scheduleUnwind(): void {
+    if (this.unwindScheduled || !this.unwinder) return;
+    this.unwindScheduled = true;
+    setImmediate(() => {
+      this.unwindScheduled = false;
+      let done = true;
+      this.guard('unwind tables', () => {
+        done = this.unwinder?.run(UNWIND_SLICE_MS) ?? true;
+      });
+      if (!done) this.scheduleUnwind();
+    });
+  }
+
   private stopSampling(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.unwindDroppedBefore += this.unwinder?.stats.dropped ?? 0;
+    this.unwinder?.clear();
+    this.unwinder = null;
     this.filter?.stop();
     this.filter = null;
     this.sampler?.stop();
@@ -305,6 +367,7 @@ class Profile implements ModuleInstance {
     // Start-up garbage (the kallsyms text, the first ELF tables) is freed by then, but glibc
     // keeps freed heap mapped until asked to give it back.
     if (++this.ticks === 2 || this.ticks === 10) trimNativeHeap();
+    if (this.ticks % 10 === 0) this.guard('unwinder prune', () => this.unwinder?.prune());
   }
 
   refresh(items: ReadonlySet<number>): void {
@@ -329,6 +392,10 @@ class Profile implements ModuleInstance {
         return single(t.missedKernel);
       case ITEM.lost:
         return single(t.lost);
+      case ITEM.unwindBytes:
+        return single(this.unwinder?.stats.tableBytes ?? 0);
+      case ITEM.unwindDropped:
+        return single(this.unwindDroppedBefore + (this.unwinder?.stats.dropped ?? 0));
       default:
         return PM_ERR.PMID;
     }

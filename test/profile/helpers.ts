@@ -15,11 +15,15 @@ export function tempDir(): string {
   return tmp;
 }
 
-/** Compile test/profile/fixtures/<name>.c with frame pointers; returns the binary's path. */
-export function compileFixture(name: string): string {
-  const out = path.join(tempDir(), name);
+const FRAME_POINTERS = ['-O1', '-fno-omit-frame-pointer', '-fno-optimize-sibling-calls'];
+
+/** Compile test/profile/fixtures/<name>.c (with frame pointers unless other flags are given;
+ *  extra libraries after the flags, e.g. '-ldl'); returns the binary's path. */
+export function compileFixture(name: string, flags: string[] = FRAME_POINTERS): string {
+  const tag = flags === FRAME_POINTERS ? '' : flags.join('').replace(/[^A-Za-z0-9]/g, '');
+  const out = path.join(tempDir(), `${tag ? `${name}-${tag}` : name}${flags.includes('-shared') ? '.so' : ''}`);
   if (!fs.existsSync(out)) {
-    execFileSync('cc', ['-O1', '-g', '-fno-omit-frame-pointer', '-fno-optimize-sibling-calls', '-o', out, path.join(FIXTURES, `${name}.c`)]);
+    execFileSync('cc', ['-g', ...flags.filter((f) => !f.startsWith('-l')), '-o', out, path.join(FIXTURES, `${name}.c`), ...flags.filter((f) => f.startsWith('-l'))]);
   }
   return out;
 }

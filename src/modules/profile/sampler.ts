@@ -43,11 +43,28 @@ export interface SamplerOptions {
   includeIdle: boolean;
   /** Stack ids each generation's stack map holds. */
   stackStorageSize: number;
+  /** User stacks: 'frame_pointer' (the kernel's walker), 'eh_frame' (unwind tables, only), or
+   *  'auto' (unwind tables, the kernel's walker if this kernel refuses the unwinder). */
+  unwinder?: 'auto' | 'eh_frame' | 'frame_pointer';
+  /** Elements (64 rows, 768 bytes each) of the unwind-row map; ignored without tables. */
+  unwindChunks?: number;
+  /** Processes whose mappings the unwinder holds. */
+  unwindProcs?: number;
   /** Extra configuration before load (the process filter's rodata). */
   configure?: (obj: BpfObject) => void;
   /** A process was sampled for the first time in a while (within ~20 ms of that sample). */
   onNewProcess?: (tgid: number) => void;
   log: Logger;
+}
+
+/** Mappings per process in unwind_maps (UNWIND_MAX_MAPS in bpf/include/unwind.bpf.h). */
+export const UNWIND_MAX_MAPS = 128;
+
+export interface UnwindMaps {
+  rows: BpfMap;
+  maps: BpfMap;
+  procs: BpfMap;
+  stats: BpfMap;
 }
 
 export interface RawStack {
@@ -80,6 +97,10 @@ export class Sampler {
   private active = 0;
   /** Per generation: stack id → its frames, as long as the id is stored in the kernel. */
   private readonly known: [Map<number, KnownStack>, Map<number, KnownStack>] = [new Map(), new Map()];
+  /** The same for user stacks: `known` itself when they share the stack maps. */
+  private knownUser: [Map<number, KnownStack>, Map<number, KnownStack>] = this.known;
+  private userStacks: [BpfMap, BpfMap] | null = null;
+  private unwinding = false;
   private drains = 0;
   /** More stored ids than this and new stacks collide too often (1 in 64). */
   private readonly crowded: number;
@@ -118,27 +139,23 @@ export class Sampler {
       [
         {
           name: 'sample',
-          variants: [
-            {
-              name: 'perf_event(cpu-clock)',
-              programs: ['sample'],
-              available: () => true,
-              attach: (obj) => {
-                const links: BpfLink[] = [];
-                try {
-                  for (const cpu of o.cpus) {
-                    links.push(
-                      obj.attachPerfEvent('sample', o.period !== undefined ? { cpu, period: o.period } : { cpu, freq: o.frequency ?? 47 }),
-                    );
-                  }
-                } catch (e) {
-                  for (const l of links) l.destroy();
-                  throw e;
+          variants: this.programs().map((program) => ({
+            name: program === 'sample_unwind' ? 'eh_frame' : 'frame_pointer',
+            programs: [program],
+            available: () => true as const,
+            attach: (obj: BpfObject) => {
+              const links: BpfLink[] = [];
+              try {
+                for (const cpu of o.cpus) {
+                  links.push(obj.attachPerfEvent(program, o.period !== undefined ? { cpu, period: o.period } : { cpu, freq: o.frequency ?? 47 }));
                 }
-                return links;
-              },
+              } catch (e) {
+                for (const l of links) l.destroy();
+                throw e;
+              }
+              return links;
             },
-          ],
+          })),
         },
       ],
       (obj) => {
@@ -151,6 +168,12 @@ export class Sampler {
         // One drain interval of distinct (process, stack) keys; a small stack map must not
         // also shrink it, or the samples whose stack was missed would have nowhere to go.
         for (const m of ['counts0', 'counts1']) obj.setMapMaxEntries(m, Math.max(COUNTS_MIN, o.stackStorageSize));
+        for (const m of ['ustacks0', 'ustacks1']) obj.setMapMaxEntries(m, o.stackStorageSize);
+        // The row map is preallocated: full size only when the unwinder is the one loaded.
+        const unwind = obj.autoload('sample_unwind');
+        obj.setMapMaxEntries('unwind_rows', unwind ? Math.max(1, o.unwindChunks ?? 1) : 1);
+        obj.setMapMaxEntries('unwind_procs', unwind ? Math.max(1, o.unwindProcs ?? 1) : 1);
+        obj.setMapMaxEntries('unwind_maps', (unwind ? Math.max(1, o.unwindProcs ?? 1) : 1) * UNWIND_MAX_MAPS);
         o.configure?.(obj);
       },
       o.log,
@@ -159,9 +182,14 @@ export class Sampler {
     this.links = loaded.links;
     this.counts = [loaded.obj.map('counts0'), loaded.obj.map('counts1')];
     this.stacks = [loaded.obj.map('stacks0'), loaded.obj.map('stacks1')];
+    this.unwinding = loaded.chosen.sample === 'eh_frame';
+    this.userStacks = this.unwinding ? [loaded.obj.map('ustacks0'), loaded.obj.map('ustacks1')] : this.stacks;
+    this.knownUser = this.unwinding ? [new Map(), new Map()] : this.known;
     this.active = 0;
     this.known[0].clear();
     this.known[1].clear();
+    this.knownUser[0].clear();
+    this.knownUser[1].clear();
     this.lostSeen = 0n;
     const onNew = o.onNewProcess;
     if (onNew) {
@@ -179,9 +207,29 @@ export class Sampler {
     return this.variant();
   }
 
+  /** The programs to try, in order. */
+  private programs(): string[] {
+    const u = this.opts.unwinder ?? 'frame_pointer';
+    if (u === 'frame_pointer' || this.opts.kernelStacksOnly) return ['sample'];
+    return u === 'eh_frame' ? ['sample_unwind'] : ['sample_unwind', 'sample'];
+  }
+
   private variant(): string {
     const rate = this.opts.period !== undefined ? `period ${this.opts.period} ns` : `${this.opts.frequency ?? 47} Hz`;
-    return `perf_event(cpu-clock, ${rate}, cpus ${this.opts.cpus.join(',')})`;
+    const user = this.opts.kernelStacksOnly ? '' : this.unwinding ? ', user stacks eh_frame+frame_pointer' : ', user stacks frame_pointer';
+    return `perf_event(cpu-clock, ${rate}, cpus ${this.opts.cpus.join(',')}${user})`;
+  }
+
+  /** User stacks are walked with unwind tables (the maps below are live). */
+  get unwinds(): boolean {
+    return this.unwinding && this.obj !== null;
+  }
+
+  /** The unwinder's maps (unwind.bpf.h), while it runs. */
+  unwindMaps(): UnwindMaps | null {
+    if (!this.obj || !this.unwinding) return null;
+    const m = (n: string) => this.obj!.map(n);
+    return { rows: m('unwind_rows'), maps: m('unwind_maps'), procs: m('unwind_procs'), stats: m('unwind_stats') };
   }
 
   stop(): void {
@@ -192,7 +240,8 @@ export class Sampler {
     if (!this.obj) return;
     const obj = this.obj;
     this.obj = null;
-    this.counts = this.stacks = null;
+    this.counts = this.stacks = this.userStacks = null;
+    this.unwinding = false;
     this.links = [];
     obj.close();
   }
@@ -224,8 +273,11 @@ export class Sampler {
 
   /** Only while generation g takes no samples and its counts have been read. */
   private freeStacks(g: number): void {
-    const known = this.known[g];
-    const stacks = this.stacks![g];
+    this.freeIds(this.known[g], this.stacks![g]);
+    if (this.knownUser !== this.known) this.freeIds(this.knownUser[g], this.userStacks![g]);
+  }
+
+  private freeIds(known: Map<number, KnownStack>, stacks: BpfMap): void {
     // A generation's ids are seen on alternate drains: "this drain or the last" is in use.
     const maxAge = known.size > this.crowded ? 1 : STALE_DRAINS;
     for (const [id, k] of known) {
@@ -238,15 +290,13 @@ export class Sampler {
   }
 
   get storedStacks(): number {
-    return this.known[0].size + this.known[1].size;
+    const user = this.knownUser === this.known ? 0 : this.knownUser[0].size + this.knownUser[1].size;
+    return this.known[0].size + this.known[1].size + user;
   }
 
-  private read(g: number, out: RawStack[]): void {
-    const batch = this.counts![g].lookupAndDeleteBatch();
-    if (batch.count === 0) return;
-    const stackMap = this.stacks![g];
-    const known = this.known[g];
-    const framesOf = (id: number): KnownStack | null => {
+  /** frames of a stack id of `stackMap`, read once and remembered in `known`. */
+  private reader(known: Map<number, KnownStack>, stackMap: BpfMap): (id: number) => KnownStack | null {
+    return (id) => {
       let k = known.get(id);
       if (!k) {
         this.key.writeUInt32LE(id, 0);
@@ -258,6 +308,13 @@ export class Sampler {
       k.seen = this.drains;
       return k;
     };
+  }
+
+  private read(g: number, out: RawStack[]): void {
+    const batch = this.counts![g].lookupAndDeleteBatch();
+    if (batch.count === 0) return;
+    const framesOf = this.reader(this.known[g], this.stacks![g]);
+    const userFramesOf = this.knownUser === this.known ? framesOf : this.reader(this.knownUser[g], this.userStacks![g]);
     const { keys, values } = batch;
     const vsize = values.length / batch.count;
     const o = this.opts;
@@ -284,7 +341,7 @@ export class Sampler {
       }
       if (!o.kernelStacksOnly) {
         if (uid >= 0) {
-          const f = framesOf(uid);
+          const f = userFramesOf(uid);
           if (f) user = f.user ??= readUser(f.raw);
           else userMissed = true;
         } else if (uid !== -EFAULT) userMissed = true;

@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { ElfError, ElfSymbols } from './elf';
 import { Kallsyms, KallsymsError } from './kallsyms';
 import { PerfMap } from './perf-map';
+import { readFunctionRanges, type FunctionRanges } from './unwind-table';
 import { findMapping, isAnonymous, isFileMapping, parseMaps, type Mapping } from './proc-maps';
 
 export const UNKNOWN = '[unknown]';
@@ -41,6 +42,9 @@ interface ElfEntry {
   mtimeMs: number;
   size: number;
   checkedAt: number;
+  /** Function ranges from the call-frame information, read at the first address no symbol
+   *  covers (null: none, or unreadable). */
+  functions?: FunctionRanges | null;
 }
 
 /** How often a cached file's mtime and size are compared with the file's. */
@@ -332,6 +336,29 @@ export class Symbolizer {
     return e;
   }
 
+  private functionsOf(e: ElfEntry, p: Proc, m: Mapping): FunctionRanges | null {
+    if (e.functions !== undefined) return e.functions;
+    e.functions = null;
+    for (const file of [`${this.procDir}/${p.pid}/map_files/${m.range}`, `${this.procDir}/${p.pid}/root${m.path}`]) {
+      let fd: number;
+      try {
+        fd = fs.openSync(file, 'r');
+      } catch {
+        continue;
+      }
+      try {
+        if (fs.fstatSync(fd).ino !== m.inode) continue;
+        e.functions = readFunctionRanges(fd, m.path);
+      } catch (err) {
+        if (!(err instanceof ElfError)) throw err;
+      } finally {
+        fs.closeSync(fd);
+      }
+      break;
+    }
+    return e.functions;
+  }
+
   private jitName(p: Proc, addr: number): string | undefined {
     if (!p.perfMap) {
       // The JIT may have started writing after we first looked; check once per pass.
@@ -363,7 +390,12 @@ export class Symbolizer {
       const vaddr = e.segments?.fileOffsetToVaddr(fileOff) ?? fileOff;
       const hit = e.symbols?.lookup(vaddr);
       if (hit) return hit.name;
-      return this.jitName(p, addr) ?? `${path.basename(m.path)}+0x${vaddr.toString(16)}`;
+      const jit = this.jitName(p, addr);
+      if (jit !== undefined) return jit;
+      // Stripped code: the start of the enclosing function (from its FDE), so that all the
+      // samples of one function make one frame, not one per address.
+      const fn = this.functionsOf(e, p, m)?.startOf(vaddr) ?? vaddr;
+      return `${path.basename(m.path)}+0x${fn.toString(16)}`;
     }
     if (m && !isAnonymous(m)) return m.path || UNKNOWN; // [vdso], [vsyscall]
     return this.jitName(p, addr) ?? UNKNOWN;
