@@ -439,45 +439,12 @@ function findBuildId(notes: Buffer, le: boolean): string | null {
   return null;
 }
 
-export interface ElfSection {
-  name: string;
-  type: number;
-  /** Link-time address (0 for sections not loaded). */
-  addr: number;
-  offset: number;
-  size: number;
-}
-
 /** The named sections of an ELF64 little-endian file (x86-64, the only target the unwinder
  *  serves), or an ElfError. The call-frame tables (.eh_frame, .debug_frame) are found by name. */
 export function readSections(fd: number, file: string): ElfSection[] {
-  const size = fs.fstatSync(fd).size;
-  if (size < 64) throw new ElfError(file, `too short for an ELF64 header (${size} bytes)`);
-  const ident = readAt(fd, file, 64, 0, size);
-  if (ident.readUInt32BE(0) !== 0x7f454c46) throw new ElfError(file, 'not an ELF file (bad magic)');
-  if (ident[4] !== 2 || ident[5] !== 1) throw new ElfError(file, 'not a little-endian ELF64 file');
-  const h = new Fields(ident, true, true);
-  const shoff = h.u64(40);
-  let shnum = h.u16(60);
-  const shstrndx = h.u16(62);
-  if (shoff === 0) return [];
-  if (h.u16(58) !== 64) throw new ElfError(file, `section header size ${h.u16(58)}, expected 64`);
-  if (shnum === 0) shnum = new Fields(readAt(fd, file, 64, shoff, size), true, true).u64(32);
-  const raw = new Fields(readAt(fd, file, shnum * 64, shoff, size), true, true);
-  const out: ElfSection[] = [];
-  for (let i = 0; i < shnum; i++) {
-    const o = i * 64;
-    out.push({ name: String(raw.u32(o)), type: raw.u32(o + 4), addr: raw.u64(o + 16), offset: raw.u64(o + 24), size: raw.u64(o + 32) });
-  }
-  const strs = out[shstrndx];
-  if (!strs || strs.type === SHT_NOBITS) return out.map((s) => ({ ...s, name: '' }));
-  const names = readAt(fd, file, strs.size, strs.offset, size);
-  for (const s of out) {
-    const at = Number(s.name);
-    const end = names.indexOf(0, at);
-    s.name = at < names.length ? names.toString('latin1', at, end < 0 ? names.length : end) : '';
-  }
-  return out;
+  const l = readElfLayout(fd, file);
+  if (!l.is64 || !l.le) throw new ElfError(file, 'not a little-endian ELF64 file');
+  return l.sections;
 }
 
 /** The bytes of one section (an ElfError if it lies outside the file or is NOBITS). */
