@@ -32,6 +32,7 @@ export function retCheckKey(): ConfigKey<RetCheck> {
       if (!m) throw new Error(`expected an operator (== != < <= > >=) and a number, e.g. "!= 0", got "${raw}"`);
       return { op: OPS.indexOf(m[1] as (typeof OPS)[number]), value: Number(m[2]), text: `${m[1]} ${m[2]}` };
     },
+    format: (r) => r.text,
   };
 }
 

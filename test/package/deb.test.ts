@@ -20,8 +20,8 @@ const LOG = '/var/log/pcp/pmcd/ebpf.log';
 const PMCD_CONF = '/etc/pcp/pmcd/pmcd.conf';
 // The manifest's extras (packaging/deb/manifest): where each lands on the host.
 const EXTRAS: { src: string; file: string; installed: string }[] = [
-  { src: 'pcp/pmlogconf', file: 'placeholder-group', installed: '/var/lib/pcp/config/pmlogconf/ebpf' },
-  { src: 'pcp/pmieconf', file: 'placeholder-rule', installed: '/var/lib/pcp/config/pmieconf/ebpf' },
+  { src: 'pcp/pmlogconf/ebpf', file: 'placeholder-group', installed: '/var/lib/pcp/config/pmlogconf/ebpf' },
+  { src: 'pcp/pmieconf/ebpf', file: 'placeholder-rule', installed: '/var/lib/pcp/config/pmieconf/ebpf' },
   { src: 'pcp/pmrep', file: 'placeholder.conf', installed: '/etc/pcp/pmrep' },
 ];
 const DEV_ONLY = ['compiler', 'clang', 'llvm', 'gcc', 'make', 'bpftool', 'libbpf-dev', 'chromium', 'npm', 'xfsprogs', 'btrfs-progs', 'nftables', 'strace'];

@@ -23,6 +23,7 @@ import {
 import { MODULES } from '../../src/modules';
 import { allModulesOff, startAgent, type AgentPipe } from '../helpers/agent-pipe';
 import { SELF_CLUSTER, SELF_INDOM } from '../../src/modules/pmda-self';
+import { buildVersion } from '../helpers/pmcd';
 
 const OFF = allModulesOff(MODULES.map((m) => m.name));
 let agent: AgentPipe | null = null;
@@ -46,7 +47,7 @@ describe('agent on a pipe', () => {
     expect(r?.type).toBe(PDU.RESULT);
     if (r?.type !== PDU.RESULT) return;
     expect(r.sets[0]!.numval).toBe(1);
-    expect(r.sets[0]!.values[0]!.value).toBe(JSON.parse(fs.readFileSync(`${__dirname}/../../package.json`, 'utf8')).version);
+    expect(r.sets[0]!.values[0]!.value).toBe(buildVersion());
     expect(r.sets[1]!.numval).toBe(PM_ERR.PMID);
 
     agent.send(encodeDescReq({ pmid: pmid(149, 9, 9) }));

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MODULES } from '../../src/modules';
 import { AGENT, allModulesOff } from '../helpers/agent-pipe';
+import { buildVersion } from '../helpers/pmcd';
 
 describe('dbpmda session', () => {
   it('children, traverse, pmid, desc, fetch, text, instance, label', () => {
@@ -39,8 +40,7 @@ describe('dbpmda session', () => {
     expect(out).toMatch(/Metric: bcc\.pmda\.module\.lost\n\s+149\.300\.4/);
     expect(out).toMatch(/PMID: 149\.300\.3\n\s+bcc\.pmda\.module\.variant/);
     expect(out).toMatch(/Data Type: 64-bit unsigned int\s+InDom: 149\.300 0x2540012c\n\s+Semantics: counter\s+Units: count/);
-    const version = JSON.parse(fs.readFileSync(path.join(__dirname, '../../package.json'), 'utf8')).version;
-    expect(out).toContain(`value "${version}"`);
+    expect(out).toContain(`value "${buildVersion()}"`);
     for (const [i, m] of MODULES.entries()) {
       expect(out).toContain(`inst [${i} or "${m.name}"] value "disabled"`);
       expect(out).toContain(`[${String(i).padStart(3)}] inst: ${i} name: "${m.name}"`);

@@ -73,7 +73,7 @@ describe('default ebpf.conf', () => {
 
   it('uncommented, it is a valid config that changes nothing', () => {
     const active = conf.replace(/^#([a-z_]+ = )/gm, '$1');
-    const raw = parseIni(active);
+    const raw = parseIni(active).raw;
     expect([...raw.keys()].sort()).toEqual(sections.map((s) => s[0]).sort());
     expect(raw.get('biotop')?.sort).toBe('-bytes');
   });

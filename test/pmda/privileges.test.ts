@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFetch, encodeInstanceReq, indom, pmid, PDU, PM_ERR } from '../../src/pcp';
 import { startAgent, type AgentPipe } from '../helpers/agent-pipe';
+import { SELF_CLUSTER } from '../../src/modules/pmda-self';
 
 let agent: AgentPipe | null = null;
 afterEach(() => {
@@ -57,7 +58,7 @@ describe('least privilege', () => {
     fs.writeFileSync(path.join(agent.dir, 'ebpf.conf'), conf('', 'conn_count = 3'));
     agent.proc.kill('SIGUSR2');
     await waitLog(agent, /"restarted":\["tcptop"\]/);
-    agent.send(encodeFetch({ pmids: [pmid(149, 100, 1), pmid(149, 100, 2)] }));
+    agent.send(encodeFetch({ pmids: [pmid(149, SELF_CLUSTER, 1), pmid(149, SELF_CLUSTER, 2)] }));
     const r = await agent.next();
     if (r?.type !== PDU.RESULT) throw new Error('no result');
     const states = r.sets[0]!.values.map((v) => String(v.value));

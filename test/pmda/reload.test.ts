@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { encodeFetch, encodeInstanceReq, encodeStore, indom, pmid, PDU, PM_ERR, PM_TYPE, type Pdu } from '../../src/pcp';
 import { MODULES } from '../../src/modules';
 import { allModulesOff, startAgent, type AgentPipe } from '../helpers/agent-pipe';
+import { SELF_CLUSTER } from '../../src/modules/pmda-self';
 
 let agent: AgentPipe | null = null;
 afterEach(() => {
@@ -15,9 +16,9 @@ afterEach(() => {
 });
 
 const RUNQ_LATENCY = pmid(149, 4, 0);
-const RELOADS = pmid(149, 100, 6);
-const CONFIG_ERRORS = pmid(149, 100, 5);
-const STATES = pmid(149, 100, 1);
+const RELOADS = pmid(149, SELF_CLUSTER, 6);
+const CONFIG_ERRORS = pmid(149, SELF_CLUSTER, 5);
+const STATES = pmid(149, SELF_CLUSTER, 1);
 
 async function ask(a: AgentPipe, buf: Buffer): Promise<Pdu> {
   a.send(buf);

@@ -9,6 +9,7 @@ import { encodeDescReq, pmid, PDU } from '../../src/pcp';
 import { MODULES } from '../../src/modules';
 import { allModulesOff, startAgent, type AgentPipe } from '../helpers/agent-pipe';
 import { loadVectors } from '../pcp/vectors';
+import { SELF_CLUSTER } from '../../src/modules/pmda-self';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
 const COUNT = Number(process.env.FUZZ_COUNT ?? 20_000);
@@ -107,7 +108,7 @@ describe('PDU fuzzing through the built agent', () => {
     let replies = 0;
     for (let i = 0; i < COUNT; i++) {
       const { bytes, op } = mutate(golden, r);
-      const probe = pmid(149, 100, i % 6);
+      const probe = pmid(149, SELF_CLUSTER, i % 6);
       const probeBuf = encodeDescReq({ pmid: probe });
       const how = r();
       if (how < 0.5) agent.send(Buffer.concat([bytes, probeBuf]));
@@ -151,7 +152,7 @@ describe('PDU fuzzing through the built agent', () => {
       agent = await startAgent(off);
       const b = Buffer.from(golden[Math.floor(r() * golden.length)]!);
       b.writeInt32BE(len | 0, 0);
-      agent.send(Buffer.concat([b, encodeDescReq({ pmid: pmid(149, 100, 0) })]));
+      agent.send(Buffer.concat([b, encodeDescReq({ pmid: pmid(149, SELF_CLUSTER, 0) })]));
       expect(await agent.exited(5000), `length ${len}`).toBe(1);
       expect(fs.readFileSync(agent.log, 'utf8'), `length ${len}`).toMatch(/unframeable input from pmcd/);
       agent = null;

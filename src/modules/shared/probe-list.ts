@@ -36,7 +36,7 @@ export function readProbeList(raw: string, baseDir = path.join(pcpDirs().sysconf
 
 /** A config key holding such a list (null when unset). */
 export function probeListKey(doc: string): ConfigKey<ProbeList | null> {
-  return { default: null, doc, parse: (raw) => readProbeList(raw) };
+  return { default: null, doc, parse: (raw) => readProbeList(raw), format: (l) => l?.text ?? '' };
 }
 
 /** One `target:probe` item of a `uprobes` or `usdts` list. */
@@ -63,5 +63,10 @@ export function parseProbeList(raw: string, what: 'uprobes' | 'usdts'): ProbeIte
 
 /** A config key holding a `uprobes`/`usdts` list, with pmdabcc's default. */
 export function targetProbeListKey(what: 'uprobes' | 'usdts', def: string, doc: string): ConfigKey<ProbeItem[]> {
-  return { default: def ? parseProbeList(def, what) : [], doc, parse: (raw) => parseProbeList(raw, what) };
+  return {
+    default: def ? parseProbeList(def, what) : [],
+    doc,
+    parse: (raw) => parseProbeList(raw, what),
+    format: (items) => items.map((i) => `${i.target}:${i.probe}`).join(','),
+  };
 }
