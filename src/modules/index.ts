@@ -54,3 +54,10 @@ export const MODULES: ModuleSpec[] = [
   bioperpid,
   tcpperpid,
 ];
+
+/**
+ * Modules that attach uprobes to processes found after start-up (rescans). On this kernel the
+ * attach was refused (EACCES) once the agent ran as pcp with CAP_BPF, CAP_PERFMON and
+ * CAP_SYS_PTRACE, so while one of them is configured to run the agent keeps root and says so.
+ */
+export const LATER_UPROBE_MODULES: readonly string[] = ['uprobe_hits', 'usdt_hits', 'ucalls', 'ustat', 'usdt_jvm_threads'];

@@ -4,7 +4,7 @@ import pino from 'pino';
 import { PduFramer } from '../pcp/framing';
 import { setLibbpfLogger } from '../bpf/log';
 import { AGENT_USER, capabilityNames, dropPrivileges } from '../bpf/privileges';
-import { MODULES } from '../modules';
+import { LATER_UPROBE_MODULES, MODULES } from '../modules';
 import { Agent } from './agent';
 import { readConfigFile } from './config-file';
 import { planConfig } from './config-plan';
@@ -25,10 +25,14 @@ export interface RunOptions {
  * Everything that needs root (loading and attaching, mounting tracefs) is done: continue as the
  * pcp user with only the capabilities later attaches and symbol lookups need.
  */
-function leaveRoot(keepRoot: boolean, writable: string[], log: pino.Logger): void {
+function leaveRoot(keepRoot: boolean, needRoot: string[], writable: string[], log: pino.Logger): void {
   if (process.getuid?.() !== 0) return;
   if (keepRoot) {
     log.warn('[pmda] keep_root = true: the agent keeps running as root with every capability');
+    return;
+  }
+  if (needRoot.length) {
+    log.warn({ modules: needRoot }, 'these modules attach uprobes to processes found later, which the kernel refuses without root here: the agent keeps running as root');
     return;
   }
   try {
@@ -154,6 +158,9 @@ export function run(o: RunOptions): void {
     .startModules()
     .catch((e: Error) => log.error({ err: e.message, stack: e.stack }, 'module start-up failed'))
     .finally(() => {
-      if (!exiting) leaveRoot(settings.keep_root, [stateDir, path.resolve(o.logFile)], log);
+      if (!exiting) {
+        const needRoot = LATER_UPROBE_MODULES.filter((m) => plan.modules.get(m)?.kind === 'run');
+        leaveRoot(settings.keep_root, needRoot, [stateDir, path.resolve(o.logFile)], log);
+      }
     });
 }
