@@ -10,12 +10,11 @@
 // local client, so any HTTP client that reaches pmproxy could start the sampler.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { NoVariantError, onlineCpus } from '../bpf';
+import { onlineCpus } from '../bpf';
 import { trimNativeHeap } from '../bpf/malloc-trim';
 import { PM_ERR, PM_IN_NULL, PM_SEM, PM_TYPE } from '../pcp/types';
 import { cfg, ConfigError } from '../pmda/config-schema';
 import {
-  ModuleUnavailable,
   UNITS,
   type FetchResult,
   type FetchValue,
@@ -31,6 +30,7 @@ import { profileValue } from './profile/stack-tree';
 import { Symbolizer } from './profile/symbolizer';
 import { CHUNK_BYTES, Unwinder } from './profile/unwinder';
 import { filterConfig, TaskFilter } from './shared/filter';
+import { asUnavailable } from './shared/tool';
 
 const CLUSTER = 14;
 const INDOM = 14;
@@ -284,8 +284,7 @@ class Profile implements ModuleInstance {
     try {
       variant = sampler.start();
     } catch (e) {
-      if (e instanceof NoVariantError) throw new ModuleUnavailable(`software cpu-clock sampling is not available: ${e.message}`);
-      throw e;
+      throw asUnavailable(e, 'software cpu-clock sampling is not available');
     }
     filter.start(sampler.objectHandle!);
     const maps = sampler.unwindMaps();

@@ -4,6 +4,7 @@
 // (elfy 1.0.0) parses a Buffer of the whole file and was last published a decade ago; what is
 // needed here is ~200 lines.
 import * as fs from 'node:fs';
+import { lastAtOrBelow } from './sorted';
 
 const PT_LOAD = 1;
 const PT_NOTE = 4;
@@ -389,16 +390,7 @@ export class ElfSymbols {
    *  (assembly) extends to the next symbol. */
   lookup(vaddr: number): ElfSymbolHit | null {
     const st = this.starts;
-    let lo = 0;
-    let hi = st.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (st[mid] <= vaddr) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const found = lastAtOrBelow(st, vaddr);
     if (found < 0) return null;
     const size = this.sizes[found];
     if (size > 0 && vaddr >= st[found] + size) return null;

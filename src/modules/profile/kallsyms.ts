@@ -1,6 +1,7 @@
 // Kernel text symbols from /proc/kallsyms, sorted for binary search. Kernel addresses do not
 // fit a double, so they stay bigint.
 import * as fs from 'node:fs';
+import { lastAtOrBelow } from './sorted';
 
 /** A name further than this past the last symbol is not trusted (unmapped or newly loaded). */
 const LAST_SYMBOL_SPAN = 0x10000;
@@ -157,16 +158,7 @@ export class Kallsyms {
     if (hi < 0 || hi >= MAX_HI_SPAN) return undefined;
     const x = hi * TWO32 + Number(addr & 0xffffffffn);
     const a = this.offsets;
-    let lo = 0;
-    let top = a.length - 1;
-    let found = -1;
-    while (lo <= top) {
-      const mid = (lo + top) >>> 1;
-      if (a[mid] <= x) {
-        found = mid;
-        lo = mid + 1;
-      } else top = mid - 1;
-    }
+    const found = lastAtOrBelow(a, x);
     if (found < 0) return undefined;
     if (found === a.length - 1 && x - a[found] > LAST_SYMBOL_SPAN) return undefined;
     return { name: this.names.toString('latin1', this.nameStarts[found], this.nameStarts[found + 1]), offset: x - a[found] };

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import { CfiError, Kind, parseCfi, unpackRule, type FdeRows, type Rule } from './cfi';
 import { ElfError, readSection, readSections } from './elf';
+import { lastAtOrBelow } from './sorted';
 
 export const ROW_BYTES = 12;
 
@@ -36,18 +37,7 @@ export class UnwindTable {
 
   /** Index of the row that covers pc, or -1 before the first. */
   find(pc: number): number {
-    const a = this.pc;
-    let lo = 0;
-    let hi = a.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (a[mid] <= pc) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found;
+    return lastAtOrBelow(this.pc, pc);
   }
 
   /** The rule at pc (NONE outside every FDE). */
@@ -204,18 +194,8 @@ export class FunctionRanges {
 
   /** Start of the function that covers pc, or null. */
   startOf(pc: number): number | null {
-    const a = this.start;
-    let lo = 0;
-    let hi = a.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (a[mid] <= pc) {
-        found = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return found >= 0 && pc < this.end[found] ? a[found] : null;
+    const found = lastAtOrBelow(this.start, pc);
+    return found >= 0 && pc < this.end[found]! ? this.start[found]! : null;
   }
 
   get footprint(): number {

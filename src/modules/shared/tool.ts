@@ -61,11 +61,19 @@ export function loadTool(ctx: ModuleContext<unknown>, load: ToolLoad): Loaded {
       ctx.log,
     );
   } catch (e) {
-    if (e instanceof NoVariantError) throw new ModuleUnavailable(e.message, { cause: e });
-    throw e;
+    throw asUnavailable(e);
   }
   ctx.status.setVariant(variantSummary(loaded.chosen));
   return loaded;
+}
+
+/**
+ * A load failure as the module reports it: NoVariantError (this kernel lacks what every variant
+ * needs) becomes ModuleUnavailable keeping its cause; anything else stays as it is.
+ */
+export function asUnavailable(e: unknown, what?: string): unknown {
+  if (!(e instanceof NoVariantError)) return e;
+  return new ModuleUnavailable(what ? `${what}: ${e.message}` : e.message, { cause: e });
 }
 
 /** Things to close, closed in reverse order of acquisition, each exactly once. */
