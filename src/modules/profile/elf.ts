@@ -413,6 +413,22 @@ export class ElfSymbols {
 
 /** The GNU build-id from a PT_NOTE segment's notes, as lowercase hex. */
 function findBuildId(notes: Buffer, le: boolean): string | null {
+  for (const n of elfNotes(notes, le)) {
+    if (n.type === NT_GNU_BUILD_ID && n.name === 'GNU') return notes.toString('hex', n.descStart, n.descStart + n.descsz);
+  }
+  return null;
+}
+
+export interface ElfNote {
+  type: number;
+  /** The owner name without its NUL padding. */
+  name: string;
+  descStart: number;
+  descsz: number;
+}
+
+/** The notes of a PT_NOTE segment or SHT_NOTE section, in order; a malformed note ends the walk. */
+export function* elfNotes(notes: Buffer, le: boolean): Generator<ElfNote> {
   const u32 = (o: number) => (le ? notes.readUInt32LE(o) : notes.readUInt32BE(o));
   let o = 0;
   while (o + 12 <= notes.length) {
@@ -422,13 +438,10 @@ function findBuildId(notes: Buffer, le: boolean): string | null {
     const nameStart = o + 12;
     const descStart = nameStart + ((namesz + 3) & ~3);
     const next = descStart + ((descsz + 3) & ~3);
-    if (next > notes.length || next <= o) break;
-    if (type === NT_GNU_BUILD_ID && namesz === 4 && notes.toString('latin1', nameStart, nameStart + 3) === 'GNU') {
-      return notes.toString('hex', descStart, descStart + descsz);
-    }
+    if (next > notes.length || next <= o) return;
+    yield { type, name: notes.toString('latin1', nameStart, nameStart + namesz).replace(/\0+$/, ''), descStart, descsz };
     o = next;
   }
-  return null;
 }
 
 /** The named sections of an ELF64 little-endian file (x86-64, the only target the unwinder

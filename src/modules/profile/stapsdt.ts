@@ -4,7 +4,7 @@
 // is libbpf's (bpf_program__attach_usdt), which reads the same notes again for the argument
 // specs and semaphores; this reader only lists.
 import * as fs from 'node:fs';
-import { ElfError, readElfLayout } from './elf';
+import { ElfError, elfNotes, readElfLayout } from './elf';
 
 const SHT_NOTE = 7;
 const NT_STAPSDT = 3;
@@ -49,17 +49,8 @@ export function parseStapsdtNotes(notes: Buffer, le: boolean, is64: boolean): Us
   const addr = (o: number) => (is64 ? Number(le ? notes.readBigUInt64LE(o) : notes.readBigUInt64BE(o)) : u32(o));
   const asz = is64 ? 8 : 4;
   const out: UsdtProbe[] = [];
-  let o = 0;
-  while (o + 12 <= notes.length) {
-    const namesz = u32(o);
-    const descsz = u32(o + 4);
-    const type = u32(o + 8);
-    const nameStart = o + 12;
-    const descStart = nameStart + ((namesz + 3) & ~3);
-    const next = descStart + ((descsz + 3) & ~3);
-    if (next > notes.length || next <= o) break;
-    o = next;
-    if (type !== NT_STAPSDT || notes.toString('latin1', nameStart, nameStart + namesz).replace(/\0+$/, '') !== 'stapsdt') continue;
+  for (const { type, name, descStart, descsz } of elfNotes(notes, le)) {
+    if (type !== NT_STAPSDT || name !== 'stapsdt') continue;
     if (descsz < 3 * asz + 3) continue;
     const end = descStart + descsz;
     const strs: string[] = [];
